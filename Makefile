@@ -1,0 +1,55 @@
+# digest: `make demo` runs the whole pipeline on embedded defaults, `make test` the suite.
+# Both create .venv and install what they need; only Python >= 3.11 and make are assumed.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest run clean distclean help
+
+help:
+	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
+	@echo "make test   - ruff (lint + format check), mypy, then pytest (SQLite; PostgreSQL too"
+	@echo "              when DIGEST_TEST_DATABASE_URL is set)"
+	@echo "make clean  - remove var/ (demo database and Maildir)"
+
+$(BIN)/python:
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python >= 3.11, found " + sys.version.split()[0] + " (run: make PY=python3.11 ...)")'
+	@$(PY) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python venv module missing; installing Debian's python3-venv"; \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q python3-venv && $(PY) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/digest demo
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+run: $(VENV)/.installed
+	$(BIN)/honcho start -f Procfile.dev
+
+clean:
+	rm -rf var
+
+distclean: clean
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""Commands that set up or run processes: init, demo, smtp-sink, serve, schedule, worker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from digest.cli import App, pass_app
+from digest.db import upgrade
+from digest.errors import ConfigError
+
+
+@click.command()
+@pass_app
+def init(app: App) -> None:
+    """Create or upgrade the database schema (safe to run any number of times)."""
+    before, after = upgrade(app.engine)
+    url = app.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"database {url} is up to date (revision {after})")
+    else:
+        click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
+
+
+@click.command()
+@click.option(
+    "--var-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="Where the demo keeps its SQLite database and Maildir.",
+)
+def demo(var_dir: Path) -> None:
+    """Run the whole pipeline on embedded defaults, ignoring DIGEST_* settings.
+
+    Starts a capture SMTP server in-process, initialises var/digest.db,
+    imports seeds/, builds an edition and sends it; the messages land in the
+    Maildir var/mail. Running it again sends nothing twice.
+    """
+    from digest.cli.sending import describe
+    from digest.demo import count_messages, run_demo
+
+    maildir, summary = run_demo(var_dir, click.echo)
+    if summary is not None:
+        click.echo(describe(summary))
+    click.echo(f"messages are in the Maildir {maildir}/new ({count_messages(maildir)} in all)")
+    db = f"DIGEST_DATABASE_URL=sqlite:///{var_dir / 'digest.db'}"
+    click.echo(f"preview it:   {db} .venv/bin/digest preview latest -o var/latest.html")
+
+
+@click.command("smtp-sink")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="DIGEST_SINK_HOST")
+@click.option("--port", default=1025, show_default=True, envvar="DIGEST_SINK_PORT")
+@click.option(
+    "--maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/mail"),
+    show_default=True,
+    envvar="DIGEST_SINK_MAILDIR",
+)
+def smtp_sink(host: str, port: int, maildir: Path) -> None:
+    """Run a local capture SMTP server that stores every message in a Maildir."""
+    from digest.sink import start_sink
+
+    try:
+        sink = start_sink(maildir, host, port)
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError("--port", f"cannot listen on {host}:{port}: {exc}") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"capturing mail on smtp://{host}:{port} into the Maildir {maildir} (Ctrl-C stops)")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sink.stop()
+        click.echo(f"stopped; {sink.handler.received} messages captured")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="DIGEST_HOST")
+@click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
+@pass_app
+def serve(app: App, host: str, port: int | None) -> None:
+    """Run the web app: /healthz and operator previews (/preview/next, /editions/ID/preview)."""
+    import uvicorn
+
+    from digest.web import create_app
+
+    settings = app.settings
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.admin_token:
+        raise ConfigError("DIGEST_ADMIN_TOKEN", f"required to serve on {host} (not loopback)")
+    uvicorn.run(create_app(settings, app.factory), host=host, port=port or settings.port)
+
+
+@click.command()
+@pass_app
+def schedule(app: App) -> None:
+    """Run the clock: build and send an edition at each slot of DIGEST_SCHEDULE.
+
+    Run exactly one clock. SIGTERM stops it cleanly.
+    """
+    from digest.clock import make_trigger, run_clock
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    make_trigger(app.settings)  # fail fast on a bad schedule
+    run_clock(app.settings, app.factory)
+
+
+@click.command()
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Send what is pending, then exit.")
+@pass_app
+def worker(app: App, interval: float, once: bool) -> None:
+    """Send the pending deliveries of running editions; SIGTERM stops between messages."""
+    from digest import delivery
+    from digest.cli.sending import describe
+    from digest.smtp import SmtpTransport, parse_smtp_url
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    settings = app.settings
+    while not stop.is_set():
+        with app.factory() as s:
+            todo = delivery.editions_with_pending(s)
+        for edition_id in todo:
+            transport = SmtpTransport(parse_smtp_url(settings.smtp_url), settings.smtp_timeout)
+            summary = delivery.send_edition(
+                settings, app.factory, str(edition_id), transport, stop=stop
+            )
+            click.echo(describe(summary))
+        if once:
+            break
+        stop.wait(interval)
+        time.sleep(0)
+
+
+COMMANDS = [init, demo, smtp_sink, serve, schedule, worker]

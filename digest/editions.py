@@ -1,0 +1,89 @@
+"""Assembling editions from new stories, and finding editions by reference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from digest.db import utcnow
+from digest.errors import EditionError
+from digest.models import Delivery, Edition, EditionStory, Story
+from digest.render import EditionView, story_views
+from digest.status import DeliveryState
+
+
+def new_stories(session: Session) -> Sequence[Story]:
+    """Stories in no edition yet, in the order an edition would list them."""
+    placed = select(EditionStory.story_id)
+    return session.scalars(select(Story).where(Story.id.not_in(placed)).order_by(Story.id)).all()
+
+
+def build(session: Session, slot_key: str | None = None) -> Edition | None:
+    """Put every new story into a new draft edition; None when there is nothing new.
+
+    A ``slot_key`` (scheduled editions) is UNIQUE: a second build for the same
+    slot fails with IntegrityError instead of making a second edition.
+    """
+    stories = new_stories(session)
+    if not stories:
+        return None
+    edition = Edition(created_at=utcnow(), slot_key=slot_key)
+    session.add(edition)
+    session.flush()
+    for position, story in enumerate(stories):
+        session.add(EditionStory(edition_id=edition.id, position=position, story_id=story.id))
+    session.flush()
+    session.refresh(edition)
+    return edition
+
+
+def get(session: Session, ref: str) -> Edition:
+    """An edition by id, or ``latest`` (the newest); EditionError when there is none."""
+    query = select(Edition).options(
+        selectinload(Edition.placements).selectinload(EditionStory.story)
+    )
+    if ref == "latest":
+        edition = session.scalar(query.order_by(Edition.id.desc()).limit(1))
+        if edition is None:
+            raise EditionError("no editions yet: run `digest edition build` first")
+        return edition
+    if not ref.isdigit():
+        raise EditionError(f"not an edition id: {ref!r} (use a number or 'latest')")
+    edition = session.scalar(query.where(Edition.id == int(ref)))
+    if edition is None:
+        raise EditionError(f"no edition with id {ref}", int(ref))
+    return edition
+
+
+def view(session: Session, ref: str) -> EditionView:
+    """What to render for ``ref``: a stored edition, or ``next`` (the new stories, unsaved)."""
+    if ref == "next":
+        stories = new_stories(session)
+        if not stories:
+            raise EditionError("no new stories: nothing for a next edition")
+        return EditionView(number=None, date=utcnow(), stories=story_views(stories))
+    return view_of(get(session, ref))
+
+
+def view_of(edition: Edition) -> EditionView:
+    return EditionView(edition.id, edition.created_at, story_views(edition.stories))
+
+
+def list_editions(session: Session) -> list[tuple[Edition, int, dict[str, int]]]:
+    """Each edition with its story count and delivery counts by state."""
+    editions = session.scalars(select(Edition).order_by(Edition.id)).all()
+    counts: dict[int, dict[str, int]] = {}
+    for edition_id, state, n in session.execute(
+        select(Delivery.edition_id, Delivery.state, func.count()).group_by(
+            Delivery.edition_id, Delivery.state
+        )
+    ):
+        counts.setdefault(edition_id, {})[DeliveryState(state).value] = n
+    story_counts = dict(
+        session.execute(
+            select(EditionStory.edition_id, func.count()).group_by(EditionStory.edition_id)
+        ).tuples()
+    )
+    return [(e, story_counts.get(e.id, 0), counts.get(e.id, {})) for e in editions]

@@ -1,0 +1,97 @@
+"""The one exception tree of digest.
+
+    DigestError                     base; ``str()`` is the one-line message users see
+    ├── ConfigError                 a setting is missing or malformed (carries the setting)
+    ├── SourceError                 a story file or feed cannot be used (carries path, line)
+    ├── EditionError                no such edition / wrong state for the action (carries id)
+    ├── RenderError                 a template failed to render or compile (carries template)
+    ├── DeliveryError               the transport as a whole failed (carries the server)
+    └── SubscriberError             a bad address or subscriber action (carries address)
+        └── ImportRejected          a CSV had bad rows; nothing was imported (carries rows)
+
+Per-recipient send failures are recorded in the delivery ledger, never raised.
+The CLI translates these into one line and exit status 1 in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class DigestError(Exception):
+    """Base of every error digest raises on purpose."""
+
+
+class ConfigError(DigestError):
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        super().__init__(f"setting {setting}: {problem}")
+
+
+class SourceError(DigestError):
+    """A story source that cannot be imported; names the file and, where known, the line."""
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class SourcesRejected(DigestError):
+    """Several story sources were bad; nothing was imported."""
+
+    def __init__(self, errors: Sequence[SourceError]) -> None:
+        self.errors = list(errors)
+        noun = "file" if len(self.errors) == 1 else "files"
+        lines = "\n".join(str(e) for e in self.errors)
+        super().__init__(f"{lines}\nnothing imported: {len(self.errors)} bad {noun}")
+
+
+class EditionError(DigestError):
+    def __init__(self, problem: str, edition_id: int | None = None) -> None:
+        self.edition_id = edition_id
+        super().__init__(problem)
+
+
+class RenderError(DigestError):
+    def __init__(self, template: str, problem: str) -> None:
+        self.template = template
+        super().__init__(f"template {template}: {problem}")
+
+
+class DeliveryError(DigestError):
+    def __init__(self, server: str, problem: str) -> None:
+        self.server = server
+        super().__init__(f"SMTP server {server}: {problem}")
+
+
+class SubscriberError(DigestError):
+    def __init__(self, address: str, problem: str) -> None:
+        self.address = address
+        super().__init__(f"{address!r}: {problem}" if address else problem)
+
+
+class RowError(DigestError):
+    """One rejected row of an import file."""
+
+    def __init__(self, path: str, line: int, problem: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}:{line}: {problem}")
+
+
+class ImportRejected(SubscriberError):
+    """An import file had bad rows; the whole file was rejected."""
+
+    def __init__(self, path: str, rows: Sequence[RowError]) -> None:
+        self.rows = list(rows)
+        self.path = path
+        noun = "row" if len(self.rows) == 1 else "rows"
+        report = "\n".join(str(r) for r in self.rows)
+        DigestError.__init__(
+            self, f"{report}\n{path}: nothing imported: {len(self.rows)} bad {noun}"
+        )
+        self.address = ""

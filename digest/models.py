@@ -1,0 +1,97 @@
+"""ORM models of the pipeline: stories, editions and their stories, deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from digest.db import Base, UTCDateTime, str_enum, utcnow
+from digest.status import DeliveryState, EditionStatus
+from subscribers.models import Subscriber
+
+
+class Story(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    headline: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text)
+    bullets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    source: Mapped[str] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    placement: Mapped[EditionStory | None] = relationship(back_populates="story")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "headline": self.headline,
+            "summary": self.summary,
+            "bullets": list(self.bullets),
+            "url": self.url,
+            "source": self.source,
+            "ingested_at": self.ingested_at.isoformat(),
+        }
+
+
+class Edition(Base):
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[EditionStatus] = mapped_column(
+        str_enum(EditionStatus), default=EditionStatus.DRAFT
+    )
+    slot_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    placements: Mapped[list[EditionStory]] = relationship(
+        back_populates="edition", order_by="EditionStory.position"
+    )
+
+    @property
+    def stories(self) -> list[Story]:
+        return [p.story for p in self.placements]
+
+
+class EditionStory(Base):
+    """A story's place in an edition; a story is in at most one edition."""
+
+    __tablename__ = "edition_stories"
+
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), unique=True)
+
+    edition: Mapped[Edition] = relationship(back_populates="placements")
+    story: Mapped[Story] = relationship(back_populates="placement")
+
+
+class Delivery(Base):
+    """The ledger: one row per (edition, subscriber), the source of truth for sending."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    state: Mapped[DeliveryState] = mapped_column(
+        str_enum(DeliveryState), default=DeliveryState.PENDING, index=True
+    )
+    message_id: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriber: Mapped[Subscriber] = relationship()

@@ -1,0 +1,178 @@
+"""Render an edition once: Jinja2 -> MJML -> HTML, plus a plain-text part.
+
+Per-recipient values are placeholders in the output (random per render, so
+story text can never forge one); ``personalize`` splices real values in.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+from markupsafe import Markup
+from mjml import mjml2html
+
+from digest.errors import RenderError
+from digest.models import Story
+from digest.paths import builtin_templates
+
+HTML_TEMPLATE = "digest.mjml"
+TEXT_TEMPLATE = "digest.txt"
+RECIPIENT_FIELDS = ("unsubscribe_url", "name")
+URL_RE = re.compile(r"https?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]")
+
+
+@dataclass(frozen=True)
+class StoryView:
+    headline: str
+    summary: str
+    bullets: tuple[str, ...]
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class EditionView:
+    """What a template needs to know about an edition (stored or not yet built)."""
+
+    number: int | None
+    date: datetime
+    stories: tuple[StoryView, ...]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    placeholders: dict[str, str]
+
+    def personalize(self, values: dict[str, str]) -> tuple[str, str]:
+        """HTML and text with this recipient's values spliced in."""
+        html, text = self.html, self.text
+        for field, marker in self.placeholders.items():
+            value = values[field]
+            html = html.replace(marker, escape(value, quote=True))
+            text = text.replace(marker, value)
+        return html, text
+
+
+def split_links(text: str) -> list[tuple[str, str | None]]:
+    """Cut text into (text, None) and (url, url) pieces."""
+    pieces: list[tuple[str, str | None]] = []
+    pos = 0
+    for m in URL_RE.finditer(text):
+        if m.start() > pos:
+            pieces.append((text[pos : m.start()], None))
+        pieces.append((m.group(0), m.group(0)))
+        pos = m.end()
+    if pos < len(text):
+        pieces.append((text[pos:], None))
+    return pieces
+
+
+def linkify(text: str) -> Markup:
+    """Escape text and turn bare http(s) URLs into links."""
+    out = []
+    for piece, url in split_links(text):
+        if url is None:
+            out.append(escape(piece))
+        else:
+            out.append(
+                f'<a href="{escape(url, quote=True)}" style="color:#1a5fb4;">{escape(piece)}</a>'
+            )
+    return Markup("".join(out))
+
+
+def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
+    """Wrap plain text without breaking URLs."""
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=first if first is not None else indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def make_environment(override_dir: Path | None = None) -> Environment:
+    loaders = []
+    if override_dir is not None:
+        loaders.append(FileSystemLoader(str(override_dir)))
+    loaders.append(FileSystemLoader(str(builtin_templates())))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("mjml", "html", "xml")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["linkify"] = linkify
+    env.filters["wrap"] = wrap
+    return env
+
+
+def subject_for(newsletter: str, edition: EditionView) -> str:
+    number = f" #{edition.number}" if edition.number is not None else ""
+    top = edition.stories[0].headline if edition.stories else "no stories"
+    return f"{newsletter}{number}: {top}"
+
+
+def render(
+    edition: EditionView,
+    *,
+    newsletter: str,
+    base_url: str,
+    override_dir: Path | None = None,
+) -> Rendered:
+    """Render the edition's HTML and text once, with recipient placeholders."""
+    env = make_environment(override_dir)
+    nonce = secrets.token_hex(6)
+    placeholders = {f: f"@@{nonce}_{f}@@" for f in RECIPIENT_FIELDS}
+    subject = subject_for(newsletter, edition)
+    preheader = " · ".join(s.headline for s in edition.stories[:3])
+    context = {
+        "newsletter": newsletter,
+        "edition": edition,
+        "stories": edition.stories,
+        "subject": subject,
+        "preheader": preheader,
+        "base_url": base_url,
+        "recipient": placeholders,
+    }
+    mjml_source = _render_template(env, HTML_TEMPLATE, context)
+    text = _render_template(env, TEXT_TEMPLATE, context)
+    try:
+        html = mjml2html(mjml_source, fonts={}, disable_comments=True)
+    except (ValueError, RuntimeError) as exc:
+        raise RenderError(HTML_TEMPLATE, f"MJML compile failed: {exc}") from None
+    return Rendered(subject, preheader, html, text, placeholders)
+
+
+def _render_template(env: Environment, name: str, context: dict[str, object]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except TemplateError as exc:
+        lineno = getattr(exc, "lineno", None)
+        where = f" line {lineno}" if lineno else ""
+        raise RenderError(name, f"{exc.message or exc}{where}") from None
+
+
+def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
+    return tuple(StoryView(s.headline, s.summary, tuple(s.bullets), s.url) for s in stories)

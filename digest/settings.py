@@ -1,0 +1,155 @@
+"""Settings: the only place that reads the environment.
+
+Read once at an entry point (``Settings()``) and passed down. Values come from
+``DIGEST_*`` environment variables (plus ``DATABASE_URL`` and ``PORT``) and,
+optionally, a TOML file named by ``DIGEST_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from digest.errors import ConfigError
+
+DEFAULT_SQLITE_NAME = "digest.db"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` and pick the psycopg 3 driver for PostgreSQL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every knob of digest; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore", populate_by_name=True)
+
+    var_dir: Path = Path("var")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DIGEST_DATABASE_URL", "DATABASE_URL"),
+    )
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    smtp_timeout: float = 30.0
+    from_address: str = Field(
+        default="Digest <digest@localhost>",
+        validation_alias=AliasChoices("DIGEST_FROM", "DIGEST_FROM_ADDRESS"),
+    )
+    newsletter_name: str = "The Digest"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    schedule: str = "0 7 * * *"
+    timezone: str = "UTC"
+    admin_token: str = ""
+    templates_dir: Path | None = None
+    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "DIGEST_PORT"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("DIGEST_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigError("DIGEST_CONFIG", f"no such file: {config_file}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("from_address")
+    @classmethod
+    def _check_from(cls, value: str) -> str:
+        name, addr = parseaddr(value)
+        if "@" not in addr or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"not a valid From address: {value!r}")
+        Address(display_name=name, addr_spec=addr)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://: {value!r}")
+        return value.rstrip("/")
+
+    # -- derived values -------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{self.var_dir / DEFAULT_SQLITE_NAME}"
+
+    @property
+    def sender(self) -> Address:
+        name, addr = parseaddr(self.from_address)
+        return Address(display_name=name, addr_spec=addr)
+
+    def signing_key(self) -> bytes:
+        """The token-signing secret: the setting, else one generated into ``var/`` once."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets hidden, for display."""
+        data = self.model_dump()
+        for key in ("secret_key", "admin_token"):
+            if data.get(key):
+                data[key] = "***"
+        for key in ("database_url", "smtp_url"):
+            data[key] = redact_url(str(data[key]))
+        return data
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of ``scheme://user:pass@host`` URLs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning validation problems into one-line ``ConfigError``s."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+        name = (
+            loc if loc.startswith("DIGEST_") or loc in {"DATABASE_URL", "PORT"} else f"DIGEST_{loc}"
+        )
+        raise ConfigError(name, err["msg"]) from None

@@ -1,0 +1,1 @@
+"""Subscribers: the model, its lifecycle, import and export."""

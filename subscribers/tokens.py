@@ -1,0 +1,35 @@
+"""Signed per-subscriber tokens (unsubscribe, confirm, preferences).
+
+A token is ``<subscriber id>.<signature>``; the signature is an HMAC-SHA256 of
+the purpose and id under the secret key, so a token for one purpose or one
+subscriber is worthless for another. Comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+PURPOSES = frozenset({"unsubscribe", "confirm", "preferences"})
+
+
+def _signature(key: bytes, purpose: str, subscriber_id: int) -> str:
+    mac = hmac.new(key, f"{purpose}:{subscriber_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
+
+
+def make_token(key: bytes, purpose: str, subscriber_id: int) -> str:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    return f"{subscriber_id}.{_signature(key, purpose, subscriber_id)}"
+
+
+def read_token(key: bytes, purpose: str, token: str) -> int | None:
+    """The subscriber id a genuine token names, or None for anything else."""
+    head, sep, sig = token.partition(".")
+    if not sep or not head.isdigit() or len(head) > 18:
+        return None
+    subscriber_id = int(head)
+    expected = _signature(key, purpose, subscriber_id)
+    return subscriber_id if hmac.compare_digest(expected, sig) else None
