@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest run clean distclean help
+.PHONY: demo test lint typecheck pytest clean distclean help
 
 help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
@@ -44,9 +44,6 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/pytest
 
 test: lint typecheck pytest
-
-run: $(VENV)/.installed
-	$(BIN)/honcho start -f Procfile.dev
 
 clean:
 	rm -rf var
