@@ -58,9 +58,7 @@ def test_send_delivers_seed_story_once_to_each_subscriber(
     assert f"sent {len(addresses)}, failed 0" in out
 
     messages = captured.messages()
-    assert sorted(rcpt for _, rcpts, _ in captured.envelopes for rcpt in rcpts) == sorted(
-        addresses
-    )
+    assert sorted(rcpt for _, rcpts, _ in captured.envelopes for rcpt in rcpts) == sorted(addresses)
     assert len(messages) == len(addresses)
     for (_, rcpts, _), msg in zip(captured.envelopes, messages, strict=True):
         assert msg.get_content_type() == "multipart/alternative"
