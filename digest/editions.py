@@ -81,9 +81,10 @@ def list_editions(session: Session) -> list[tuple[Edition, int, dict[str, int]]]
         )
     ):
         counts.setdefault(edition_id, {})[DeliveryState(state).value] = n
-    story_counts = dict(
-        session.execute(
+    story_counts: dict[int, int] = {
+        edition_id: n
+        for edition_id, n in session.execute(
             select(EditionStory.edition_id, func.count()).group_by(EditionStory.edition_id)
-        ).tuples()
-    )
+        )
+    }
     return [(e, story_counts.get(e.id, 0), counts.get(e.id, {})) for e in editions]
