@@ -5,12 +5,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean distclean help
+.PHONY: demo test lint typecheck pytest bench chromium clean distclean help
 
 help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
 	@echo "make test   - ruff (lint + format check), mypy, then pytest (SQLite; PostgreSQL too"
 	@echo "              when DIGEST_TEST_DATABASE_URL is set)"
+	@echo "make bench  - per-recipient message cost: precompiled MIME bytes vs EmailMessage"
 	@echo "make clean  - remove var/ (demo database and Maildir)"
 
 $(BIN)/python:
@@ -40,8 +41,18 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-test
+# The browser test drives Debian's chromium (playwright's own download does not work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+pytest: $(VENV)/.installed-test chromium
 	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_mime.py
 
 test: lint typecheck pytest
 

@@ -18,11 +18,11 @@ from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import editions
+from digest.check import CheckFailed, check_factory
 from digest.db import transaction, utcnow
-from digest.errors import DeliveryError, EditionError
-from digest.mail import MessageFactory, Recipient, message_id
+from digest.errors import DeliveryError, EditionError, SubscriberError
+from digest.mail import MessageFactory, Recipient, message_id, prepare
 from digest.models import Delivery, Edition
-from digest.render import render
 from digest.settings import Settings
 from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
 from digest.transport import NotSent, Rejected, Transport, Unknown
@@ -160,7 +160,13 @@ class DeliveryManager:
         return summary
 
     def _deliver(self, delivery_id: int, to: Recipient, sender: str, summary: SendSummary) -> None:
-        message = self.messages.build(to)
+        try:
+            message = self.messages.build(to)
+        except SubscriberError as exc:
+            self._set(delivery_id, state=DeliveryState.FAILED, last_error=str(exc))
+            summary.failed += 1
+            summary.failures.append((to.email, str(exc)))
+            return
         for attempt in (1, 2):
             self._set(delivery_id, state=DeliveryState.SENDING, attempts=Delivery.attempts + 1)
             try:
@@ -202,9 +208,11 @@ def send_edition(
     on_start: Callable[[int, int], None] | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    force: bool = False,
 ) -> SendSummary:
-    """Render edition ``ref`` once, open its ledger and send every pending row.
+    """Render edition ``ref`` once, check it, open its ledger and send every pending row.
 
+    A failed pre-send check raises CheckFailed unless ``force``.
     ``on_start(edition_id, pending)`` is called before the first message.
     """
     domain = settings.sender.domain or "localhost"
@@ -215,22 +223,13 @@ def send_edition(
         if not edition.placements:
             raise EditionError(f"edition {edition.id} has no stories", edition.id)
         view = editions.view_of(edition)
-        # Render before opening the ledger: a template error leaves the edition a draft.
-        rendered = render(
-            view,
-            newsletter=settings.newsletter_name,
-            base_url=settings.base_url,
-            override_dir=settings.templates_dir,
-        )
+        # Render and check before opening the ledger: a failure leaves the edition a draft.
+        messages = prepare(settings, view, edition.id)
+        problems = check_factory(messages)
+        if problems and not force:
+            raise CheckFailed(edition.id, problems)
         open_ledger(s, edition, domain)
         pending = ledger_counts(s, edition.id).get(DeliveryState.PENDING, 0)
-    messages = MessageFactory(
-        rendered,
-        edition_id=edition.id,
-        sender=settings.sender,
-        base_url=settings.base_url,
-        signing_key=settings.signing_key(),
-    )
     if on_start:
         on_start(edition.id, pending)
     return DeliveryManager(factory, transport, messages).run(progress, stop)

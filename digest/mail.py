@@ -1,18 +1,34 @@
-"""Turn a rendered edition into one MIME message per recipient."""
+"""Turn a rendered edition into one MIME message per recipient.
+
+``MessageFactory.build`` is the hot path: a ``MessageTemplate`` compiled once
+per edition, filled per recipient. ``build_reference`` makes the same message
+with ``EmailMessage``; it is the yardstick the fast path is tested against.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, default
 from email.utils import format_datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from digest.db import utcnow
+from digest.dkim import DkimSigner
 from digest.errors import SubscriberError
-from digest.render import Rendered
+from digest.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
+from digest.render import EditionView, Rendered, render_with
 from subscribers.tokens import make_token
+
+if TYPE_CHECKING:
+    from digest.settings import Settings
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+RECIPIENT_HEADERS = ("To", "Message-ID", "List-Unsubscribe")
 
 
 @dataclass(frozen=True)
@@ -28,51 +44,176 @@ def message_id(edition_id: int, subscriber_id: int, domain: str) -> str:
     return f"<digest.{edition_id}.{subscriber_id}.{digest}@{domain}>"
 
 
+@dataclass(frozen=True)
+class MailOptions:
+    """Everything about the message that comes from settings rather than the edition."""
+
+    sender: Address
+    base_url: str
+    signing_key: bytes
+    list_id: str = ""
+    unsubscribe_mailto: str = ""
+    feedback_id: str = ""
+    dkim: DkimSigner | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.sender.domain or "localhost"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MailOptions:
+        sender = settings.sender
+        domain = sender.domain or "localhost"
+        return cls(
+            sender=sender,
+            base_url=settings.base_url,
+            signing_key=settings.signing_key(),
+            list_id=settings.list_id or f"{settings.newsletter_name} <digest.{domain}>",
+            unsubscribe_mailto=settings.unsubscribe_mailto,
+            feedback_id=settings.feedback_id,
+            dkim=DkimSigner.from_settings(settings, domain),
+        )
+
+
 class MessageFactory:
     """Builds each recipient's message from an edition rendered once."""
 
-    def __init__(
-        self,
-        rendered: Rendered,
-        *,
-        edition_id: int,
-        sender: Address,
-        base_url: str,
-        signing_key: bytes,
-    ) -> None:
+    def __init__(self, rendered: Rendered, *, edition_id: int, options: MailOptions) -> None:
         self.rendered = rendered
         self.edition_id = edition_id
-        self.sender = sender
-        self.base_url = base_url
-        self.signing_key = signing_key
-        self.domain = sender.domain or "localhost"
+        self.options = options
+        self.sender = options.sender
+        self.domain = options.domain
         self.date = format_datetime(utcnow())
+        self.boundary = (
+            f"=_digest_{edition_id}_{hashlib.sha256(rendered.html.encode()).hexdigest()[:16]}"
+        )
+
+    # -- per-recipient values ---------------------------------------------
 
     def message_id(self, recipient: Recipient) -> str:
         return message_id(self.edition_id, recipient.subscriber_id, self.domain)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        token = make_token(self.signing_key, "unsubscribe", recipient.subscriber_id)
-        return f"{self.base_url}/unsubscribe/{token}"
+        token = make_token(self.options.signing_key, "unsubscribe", recipient.subscriber_id)
+        return f"{self.options.base_url}/unsubscribe/{token}"
+
+    def preferences_url(self, recipient: Recipient) -> str:
+        token = make_token(self.options.signing_key, "preferences", recipient.subscriber_id)
+        return f"{self.options.base_url}/preferences/{token}"
+
+    def body_values(self, recipient: Recipient) -> dict[str, str]:
+        return {
+            "unsubscribe_url": self.unsubscribe_url(recipient),
+            "preferences_url": self.preferences_url(recipient),
+            "name": recipient.name,
+        }
+
+    def list_unsubscribe(self, unsubscribe_url: str) -> str:
+        """The List-Unsubscribe value: the one-click HTTPS URI, then a mailto: when configured."""
+        value = f"<{unsubscribe_url}>"
+        if self.options.unsubscribe_mailto:
+            # Folded between the two URIs to keep header lines short.
+            value += f",\r\n <mailto:{self.options.unsubscribe_mailto}>"
+        return value
+
+    # -- the static part --------------------------------------------------
+
+    def static_headers(self) -> list[tuple[str, str]]:
+        """Headers the same for every recipient, in message order (recipient ones as None)."""
+        headers = [
+            ("From", str(self.sender)),
+            ("Subject", self.rendered.subject),
+            ("Date", self.date),
+            ("List-Id", self.options.list_id),
+            ("List-Unsubscribe-Post", ONE_CLICK),
+        ]
+        if self.options.feedback_id:
+            headers.append(("Feedback-ID", self.options.feedback_id))
+        return headers
+
+    def header_order(self) -> list[str]:
+        order = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"]
+        order += ["List-Unsubscribe-Post"]
+        return order + (["Feedback-ID"] if self.options.feedback_id else [])
+
+    @cached_property
+    def template(self) -> MessageTemplate:
+        """The message compiled once; raises HeaderValueError for a bad static header."""
+        return MessageTemplate.build(
+            static_headers=self.static_headers(),
+            recipient_headers=RECIPIENT_HEADERS,
+            header_order=self.header_order(),
+            text=self.rendered.text,
+            html=self.rendered.html,
+            placeholders=self.rendered.placeholders,
+            boundary=self.boundary,
+        )
+
+    # -- building -----------------------------------------------------------
 
     def build(self, recipient: Recipient) -> bytes:
-        unsubscribe = self.unsubscribe_url(recipient)
-        html, text = self.rendered.personalize(
-            {"unsubscribe_url": unsubscribe, "name": recipient.name}
-        )
-        msg = EmailMessage(policy=SMTP)
+        """This recipient's message bytes (the fast path); SubscriberError for a bad address."""
+        values = self.body_values(recipient)
         try:
-            msg["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
-        except (ValueError, IndexError) as exc:
+            check_header_value("name", recipient.name)
+            headers = {
+                "To": format_address(recipient.name, recipient.email),
+                "Message-ID": self.message_id(recipient),
+                "List-Unsubscribe": self.list_unsubscribe(
+                    check_header_value("List-Unsubscribe", values["unsubscribe_url"])
+                ),
+            }
+        except HeaderValueError as exc:
             raise SubscriberError(
                 recipient.email, f"cannot address a message to it: {exc}"
             ) from None
-        msg["From"] = self.sender
-        msg["Subject"] = self.rendered.subject
-        msg["Date"] = self.date
-        msg["Message-ID"] = self.message_id(recipient)
-        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message = self.template.fill(headers, values)
+        return self.options.dkim.sign(message) if self.options.dkim else message
+
+    def build_reference(self, recipient: Recipient) -> bytes:
+        """The same message built with ``EmailMessage`` (slow; for tests and the benchmark)."""
+        values = self.body_values(recipient)
+        html, text = self.rendered.personalize(values)
+        msg = EmailMessage(policy=SMTP)
+        recipient_values = {
+            "Message-ID": self.message_id(recipient),
+            "List-Unsubscribe": self.list_unsubscribe(values["unsubscribe_url"]).replace(
+                "\r\n", ""
+            ),
+        }
+        static = dict(self.static_headers())
+        for name in self.header_order():
+            if name == "To":
+                try:
+                    msg["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+                except (ValueError, IndexError) as exc:
+                    raise SubscriberError(
+                        recipient.email, f"cannot address a message to it: {exc}"
+                    ) from None
+            else:
+                msg[name] = recipient_values[name] if name in recipient_values else static[name]
         msg.set_content(text, cte="quoted-printable")
         msg.add_alternative(html, subtype="html", cte="quoted-printable")
-        return msg.as_bytes()
+        message = msg.as_bytes()
+        return self.options.dkim.sign(message) if self.options.dkim else message
+
+
+SAMPLE_RECIPIENT = Recipient(0, "preview@example.com", "Preview Reader")
+
+
+def prepare(
+    settings: Settings, view: EditionView, edition_id: int | None = None, nonce: str | None = None
+) -> MessageFactory:
+    """Render an edition once and get its message factory: what sending, preview and check share."""
+    rendered = render_with(settings, view, nonce=nonce)
+    number = edition_id if edition_id is not None else (view.number or 0)
+    return MessageFactory(rendered, edition_id=number, options=MailOptions.from_settings(settings))
+
+
+def parts_of(message: bytes) -> tuple[str, str]:
+    """The (text, HTML) bodies of a built message, decoded."""
+    parsed = message_from_bytes(message, policy=default)
+    assert isinstance(parsed, EmailMessage)
+    text, html = (part.get_content() for part in parsed.iter_parts())
+    return text, html

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import (
     ChoiceLoader,
@@ -30,9 +31,16 @@ from digest.errors import RenderError
 from digest.models import Story
 from digest.paths import builtin_templates
 
+if TYPE_CHECKING:
+    from digest.settings import Settings
+
 HTML_TEMPLATE = "digest.mjml"
 TEXT_TEMPLATE = "digest.txt"
-RECIPIENT_FIELDS = ("unsubscribe_url", "name")
+RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name")
+# Invisible characters after the preheader, so clients show no body text in the preview line.
+PREHEADER_PADDING = "\u034f\u200c\u00a0" * 80
+# Control characters and everything str.splitlines() breaks on: never valid inside a header.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 URL_RE = re.compile(r"https?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]")
 
 
@@ -42,6 +50,13 @@ class StoryView:
     summary: str
     bullets: tuple[str, ...]
     url: str | None = None
+    image_url: str | None = None
+    image_alt: str | None = None
+
+    @property
+    def alt(self) -> str:
+        """Alt text for the story's image: the headline when none is given."""
+        return self.image_alt or self.headline
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,11 @@ def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None)
     )
 
 
+def is_http_url(value: object) -> bool:
+    """Only http(s) URLs become links or images; anything else (javascript:, data:) is dropped."""
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
 def make_environment(override_dir: Path | None = None) -> Environment:
     loaders = []
     if override_dir is not None:
@@ -125,13 +145,15 @@ def make_environment(override_dir: Path | None = None) -> Environment:
     )
     env.filters["linkify"] = linkify
     env.filters["wrap"] = wrap
+    env.tests["http_url"] = is_http_url
     return env
 
 
 def subject_for(newsletter: str, edition: EditionView) -> str:
+    """The subject line; control characters (never valid in a header) become spaces."""
     number = f" #{edition.number}" if edition.number is not None else ""
     top = edition.stories[0].headline if edition.stories else "no stories"
-    return f"{newsletter}{number}: {top}"
+    return CONTROL_RE.sub(" ", f"{newsletter}{number}: {top}")
 
 
 def render(
@@ -140,20 +162,31 @@ def render(
     newsletter: str,
     base_url: str,
     override_dir: Path | None = None,
+    lang: str = "en",
+    postal_address: str = "",
+    nonce: str | None = None,
 ) -> Rendered:
-    """Render the edition's HTML and text once, with recipient placeholders."""
+    """Render the edition's HTML and text once, with recipient placeholders.
+
+    ``nonce`` fixes the placeholders (golden tests); by default it is random.
+    """
     env = make_environment(override_dir)
-    nonce = secrets.token_hex(6)
+    nonce = nonce or secrets.token_hex(6)
     placeholders = {f: f"@@{nonce}_{f}@@" for f in RECIPIENT_FIELDS}
     subject = subject_for(newsletter, edition)
     preheader = " · ".join(s.headline for s in edition.stories[:3])
+    archive = "/archive" if edition.number is None else f"/archive/{edition.number}"
     context = {
         "newsletter": newsletter,
         "edition": edition,
         "stories": edition.stories,
         "subject": subject,
         "preheader": preheader,
+        "preheader_padding": PREHEADER_PADDING,
         "base_url": base_url,
+        "archive_url": base_url + archive,
+        "lang": lang,
+        "postal_address": postal_address,
         "recipient": placeholders,
     }
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
@@ -176,3 +209,16 @@ def _render_template(env: Environment, name: str, context: dict[str, object]) ->
 
 def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
     return tuple(StoryView(s.headline, s.summary, tuple(s.bullets), s.url) for s in stories)
+
+
+def render_with(settings: Settings, edition: EditionView, nonce: str | None = None) -> Rendered:
+    """``render`` with everything the settings say (the one call the app makes)."""
+    return render(
+        edition,
+        newsletter=settings.newsletter_name,
+        base_url=settings.base_url,
+        override_dir=settings.templates_dir,
+        lang=settings.lang,
+        postal_address=settings.postal_address,
+        nonce=nonce,
+    )

@@ -60,6 +60,24 @@ class Settings(BaseSettings):
     admin_token: str = ""
     templates_dir: Path | None = None
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "DIGEST_PORT"))
+    # rendering and MIME (issue 4)
+    lang: str = "en"
+    postal_address: str = ""
+    list_id: str = ""
+    unsubscribe_mailto: str = ""
+    feedback_id: str = ""
+    dkim_key: str = ""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+
+    @field_validator(
+        "lang", "postal_address", "list_id", "unsubscribe_mailto", "feedback_id", "dkim_selector"
+    )
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("must be one line (no CR, LF or NUL)")
+        return value.strip()
 
     @classmethod
     def settings_customise_sources(
@@ -122,7 +140,7 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets hidden, for display."""
         data = self.model_dump()
-        for key in ("secret_key", "admin_token"):
+        for key in ("secret_key", "admin_token", "dkim_key"):
             if data.get(key):
                 data[key] = "***"
         for key in ("database_url", "smtp_url"):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest import editions
 from digest.errors import DigestError, EditionError
-from digest.render import render
+from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
 from digest.settings import Settings
 
 SECURITY_HEADERS = {
@@ -63,15 +63,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     def preview_html(ref: str) -> HTMLResponse:
         with factory() as s:
             view = editions.view(s, ref)
-        rendered = render(
-            view,
-            newsletter=settings.newsletter_name,
-            base_url=settings.base_url,
-            override_dir=settings.templates_dir,
-        )
-        html, _ = rendered.personalize(
-            {"unsubscribe_url": f"{settings.base_url}/unsubscribe/preview", "name": "Preview"}
-        )
+        _, html = parts_of(prepare(settings, view).build(SAMPLE_RECIPIENT))
         return HTMLResponse(html)
 
     @app.get("/preview/next", dependencies=[Depends(operator)])

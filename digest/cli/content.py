@@ -11,8 +11,8 @@ from digest import editions, ingest
 from digest.cli import App, emit_json, pass_app
 from digest.db import transaction
 from digest.errors import DigestError
-from digest.mail import MessageFactory, Recipient
-from digest.render import EditionView, render
+from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
+from digest.render import EditionView
 
 
 @click.group()
@@ -139,24 +139,11 @@ def edition_show(app: App, ref: str, as_json: bool) -> None:
 
 
 def _rendered_output(app: App, view: EditionView, fmt: str) -> bytes:
-    settings = app.settings
-    rendered = render(
-        view,
-        newsletter=settings.newsletter_name,
-        base_url=settings.base_url,
-        override_dir=settings.templates_dir,
-    )
-    sample = {"unsubscribe_url": f"{settings.base_url}/unsubscribe/preview", "name": "Preview"}
+    """The sample recipient's message, made exactly as sending makes it."""
+    message = prepare(app.settings, view).build(SAMPLE_RECIPIENT)
     if fmt == "eml":
-        factory = MessageFactory(
-            rendered,
-            edition_id=view.number or 0,
-            sender=settings.sender,
-            base_url=settings.base_url,
-            signing_key=settings.signing_key(),
-        )
-        return factory.build(Recipient(0, "preview@example.com", "Preview Reader"))
-    html, text = rendered.personalize(sample)
+        return message
+    text, html = parts_of(message)
     return (html if fmt == "html" else text).encode("utf-8")
 
 

@@ -45,7 +45,7 @@ class ProgressBar:
             self._bar.advance(self._task, n)
 
 
-def run_send(app: App, ref: str, echo: bool = True) -> SendSummary:
+def run_send(app: App, ref: str, echo: bool = True, force: bool = False) -> SendSummary:
     """Send edition ``ref`` over the configured SMTP server, with a progress bar."""
     settings = app.settings
     transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
@@ -57,6 +57,7 @@ def run_send(app: App, ref: str, echo: bool = True) -> SendSummary:
             transport,
             on_start=lambda edition_id, pending: bar.start(f"edition {edition_id}", pending),
             progress=bar.advance,
+            force=force,
         )
     if echo:
         click.echo(describe(summary))
@@ -80,15 +81,18 @@ def describe(s: SendSummary) -> str:
 
 @click.command()
 @click.argument("ref", default="latest")
+@click.option("--force", is_flag=True, help="Send even if the pre-send check finds problems.")
 @pass_app
-def send(app: App, ref: str) -> None:
+def send(app: App, ref: str, force: bool) -> None:
     """Send an edition (REF: an id or 'latest') to every active subscriber.
 
-    One message per subscriber, recorded in the delivery ledger: sending the
-    same edition again sends nothing new (it resumes an interrupted send).
-    Exits with status 1 if any message failed or its outcome is unknown.
+    The edition is checked first (see `digest check`); on problems nothing is
+    sent unless --force. One message per subscriber, recorded in the delivery
+    ledger: sending the same edition again sends nothing new (it resumes an
+    interrupted send). Exits with status 1 if any message failed or its
+    outcome is unknown.
     """
-    summary = run_send(app, ref)
+    summary = run_send(app, ref, force=force)
     if summary.failed or summary.unknown:
         raise SystemExit(1)
 

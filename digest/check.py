@@ -1,0 +1,107 @@
+"""The pre-send check: what would make a digest clipped, inaccessible or undeliverable.
+
+``check_factory`` builds one sample message through the real sending path and
+returns one line per problem (an empty list means it may go out).
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from html.parser import HTMLParser
+
+from digest.errors import DigestError, RenderError
+from digest.mail import ONE_CLICK, SAMPLE_RECIPIENT, MessageFactory, prepare
+from digest.render import EditionView
+from digest.settings import Settings
+
+# Gmail clips HTML larger than about 102 KB, hiding the footer and its unsubscribe link.
+GMAIL_CLIP_BYTES = 102 * 1024
+LINK_ATTRIBUTES = {"a": "href", "img": "src", "link": "href"}
+
+
+class CheckFailed(DigestError):
+    """The pre-send check found problems; carries the edition and one line per problem."""
+
+    def __init__(self, edition_id: int, problems: list[str]) -> None:
+        self.edition_id = edition_id
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"edition {edition_id} failed the pre-send check (send --force to send anyway):\n"
+            f"{lines}"
+        )
+
+
+class _Links(HTMLParser):
+    """Every link and image of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.images_without_alt: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        attribute = LINK_ATTRIBUTES.get(tag)
+        if attribute and values.get(attribute) is not None:
+            self.links.append(values[attribute] or "")
+        if tag == "img" and not (values.get("alt") or "").strip():
+            self.images_without_alt.append(values.get("src") or "?")
+
+
+def check_factory(messages: MessageFactory) -> list[str]:
+    """Problems with an edition's messages, one line each."""
+    problems: list[str] = []
+    values = messages.body_values(SAMPLE_RECIPIENT)
+    try:
+        raw = messages.build(SAMPLE_RECIPIENT)
+    except DigestError as exc:
+        return [f"cannot build a message: {exc}"]
+    except ValueError as exc:
+        return [f"cannot build a message: {exc}"]
+    parsed = message_from_bytes(raw, policy=policy.default)
+    parts = list(parsed.iter_parts())
+    types = [p.get_content_type() for p in parts]
+    if types != ["text/plain", "text/html"]:
+        return [f"message parts are {types}, not text/plain then text/html"]
+    text, html = (p.get_content() for p in parts)
+
+    size = len(html.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        problems.append(
+            f"HTML is {size / 1024:.0f} KB: Gmail clips over 102 KB, hiding the unsubscribe link"
+        )
+    links = _Links()
+    links.feed(html)
+    for src in links.images_without_alt:
+        problems.append(f"image without alt text: {src}")
+    for link in dict.fromkeys(links.links):
+        if not link.startswith(("http://", "https://")):
+            problems.append(f"link is not http(s): {link}")
+    unsubscribe = values["unsubscribe_url"]
+    for part, body in (("HTML", html), ("text", text)):
+        if unsubscribe not in body:
+            problems.append(f"no unsubscribe link in the {part} part")
+        for syntax in ("{{", "{%"):
+            if syntax in body:
+                problems.append(f"unrendered template syntax {syntax!r} in the {part} part")
+    header = str(parsed.get("List-Unsubscribe", ""))
+    if f"<{unsubscribe}>" not in header:
+        problems.append("List-Unsubscribe header missing or without the unsubscribe URL")
+    if str(parsed.get("List-Unsubscribe-Post", "")) != ONE_CLICK:
+        problems.append(f"List-Unsubscribe-Post header missing (must be {ONE_CLICK})")
+    for name in ("From", "To", "Subject", "Date", "Message-ID"):
+        if not parsed.get(name):
+            problems.append(f"{name} header missing")
+    return problems
+
+
+def check_edition(
+    settings: Settings, view: EditionView, edition_id: int | None = None
+) -> list[str]:
+    """Render and check an edition; a template or MJML failure is a problem, not an error."""
+    try:
+        messages = prepare(settings, view, edition_id)
+    except RenderError as exc:
+        return [str(exc)]
+    return check_factory(messages)

@@ -1,0 +1,78 @@
+"""`digest check` and the check `digest send` runs first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import REFERENCE_STORY, Captured, Cli
+
+BAD_MJML = """<mjml><mj-body><mj-section><mj-column>
+<mj-image src="https://example.org/a.png" />
+<mj-text><a href="ftp://example.org/file">file</a> {{ "{{ left over" }}</mj-text>
+</mj-column></mj-section></mj-body></mjml>
+"""
+
+
+def with_templates(cli: Cli, tmp_path: Path, **files: str) -> Cli:
+    folder = tmp_path / "overrides"
+    folder.mkdir(exist_ok=True)
+    for name, body in files.items():
+        (folder / name.replace("_", ".")).write_text(body, encoding="utf-8")
+    cli.env["DIGEST_TEMPLATES_DIR"] = str(folder)
+    return cli
+
+
+def test_check_passes_for_the_reference_story(ready: Cli) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    assert ready("check", "next").output == "next edition: ok\n"
+    ready("edition", "build")
+    assert ready("check", "1").output == "edition 1: ok\n"
+
+
+def test_check_reports_each_problem_on_its_own_line(ready: Cli, tmp_path: Path) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    with_templates(ready, tmp_path, digest_mjml=BAD_MJML)
+    result = ready("check", ok=False)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "next edition: image without alt text: https://example.org/a.png",
+        "next edition: link is not http(s): ftp://example.org/file",
+        "next edition: no unsubscribe link in the HTML part",
+        "next edition: unrendered template syntax '{{' in the HTML part",
+    ]
+
+
+def test_check_reports_html_over_gmail_clipping_size(ready: Cli, tmp_path: Path) -> None:
+    bullets = "".join(f"- Bullet {i} {'padding words ' * 40}\n" for i in range(250))
+    (tmp_path / "huge.txt").write_text(f"Huge\nA huge story.\n{bullets}", encoding="utf-8")
+    ready("stories", "import", str(tmp_path / "huge.txt"))
+    result = ready("check", ok=False)
+    assert result.exit_code == 1
+    assert "Gmail clips over 102 KB" in result.output
+
+
+def test_check_reports_an_mjml_compile_failure(ready: Cli, tmp_path: Path) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    with_templates(ready, tmp_path, digest_mjml="<mjml><mj-body><p>unclosed")
+    result = ready("check", ok=False)
+    assert result.exit_code == 1
+    assert "MJML compile failed" in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_send_refuses_a_failing_edition_unless_forced(
+    ready: Cli, captured: Captured, tmp_path: Path
+) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "reader@example.com")
+    ready("edition", "build")
+    with_templates(ready, tmp_path, digest_mjml=BAD_MJML)
+    refused = ready("send", ok=False)
+    assert refused.exit_code == 1
+    assert "failed the pre-send check" in refused.output
+    assert "image without alt text" in refused.output
+    assert captured.envelopes == []
+    assert "draft" in ready("status").output
+    forced = ready("send", "--force")
+    assert "sent 1, failed 0" in forced.output
+    assert len(captured.envelopes) == 1
