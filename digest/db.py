@@ -111,12 +111,10 @@ def _alembic_config(engine: Engine) -> Any:
 
 
 def head_revision() -> str:
+    """The newest schema revision(s), comma-separated when branches are open."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    head = script.get_current_head()
-    assert head is not None
-    return head
+    return ",".join(sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()))
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -124,9 +122,10 @@ def current_revision(engine: Engine) -> str | None:
 
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
     except OperationalError as exc:
         raise DigestError(f"database {engine.url!r}: cannot connect: {_first_line(exc)}") from None
+    return ",".join(sorted(heads)) or None
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -134,7 +133,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(engine)
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(_alembic_config(engine), "heads")
     return before, head_revision()
 
 
