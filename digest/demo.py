@@ -23,6 +23,7 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
     sink = start_sink(maildir)
     try:
         settings = load_settings(
+            embedded=True,
             var_dir=var_dir,
             database_url=f"sqlite:///{var_dir / 'digest.db'}",
             smtp_url=f"smtp://{sink.hostname}:{sink.port}",

@@ -158,12 +158,34 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
-def load_settings(**overrides: Any) -> Settings:
+class EmbeddedSettings(Settings):
+    """Settings from the given values and built-in defaults only: no environment, no file.
+
+    ``digest demo`` uses these so it can never reach a real database or mail server.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def load_settings(embedded: bool = False, **overrides: Any) -> Settings:
     """Read settings, turning validation problems into one-line ``ConfigError``s."""
+    import tomllib
+
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)
+        return (EmbeddedSettings if embedded else Settings)(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("DIGEST_CONFIG", f"not valid TOML: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"

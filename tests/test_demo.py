@@ -61,12 +61,6 @@ def test_demo_relative_var_dir_lands_under_the_working_directory(tmp_path: Path)
     assert len(delivered_to(tmp_path / "here")) == 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: run_demo passes only var_dir/database_url/smtp_url to load_settings, "
-    "so every other DIGEST_* variable (and DIGEST_CONFIG) still applies to the demo",
-)
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
