@@ -1,25 +1,35 @@
-"""The clock process: APScheduler 3.x triggering scheduled digests. It only triggers work."""
+"""The clock process: APScheduler 3.x triggering scheduled digests. It only triggers work.
+
+Each slot of DIGEST_SCHEDULE builds at most one edition: the edition carries
+the slot key (UNIQUE), so two clocks, a restart or a double fire cannot make a
+second one. A clock that starts within the grace time after a slot it has no
+record of runs that slot at once; one that starts later records it as missed.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
+from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, editions
-from digest.db import transaction
+from digest import delivery, editions, runlog
+from digest.db import transaction, utcnow
 from digest.errors import ConfigError, DigestError
+from digest.runlog import RunOutcome
 from digest.settings import Settings
+from digest.slots import latest_slot, slot_key
 from digest.smtp import SmtpTransport, parse_smtp_url
 
 log = logging.getLogger("digest.clock")
-MISFIRE_GRACE_SECONDS = 3600
+DIGEST_JOB = "digest"
 
 
 def make_trigger(settings: Settings) -> CronTrigger:
@@ -30,24 +40,80 @@ def make_trigger(settings: Settings) -> CronTrigger:
 
 
 def run_slot(settings: Settings, factory: sessionmaker[Session], slot: datetime) -> int | None:
-    """Build the edition for one slot (once: the slot key is UNIQUE) and send it."""
-    slot_key = f"{settings.schedule}|{slot.isoformat()}"
+    """Build the edition for one slot (once: the slot key is UNIQUE) and send it.
+
+    Returns the edition id when this call built it, else None.
+    """
+    key = slot_key(settings.schedule, settings.timezone, slot)
     try:
         with transaction(factory) as s:
-            built = editions.build(s, slot_key=slot_key)
-            edition_id = built.id if built else None
+            waiting = len(editions.new_stories(s))
+            if waiting < settings.min_stories:
+                detail = (
+                    f"{waiting} new stories, fewer than DIGEST_MIN_STORIES={settings.min_stories}"
+                )
+                runlog.record(s, DIGEST_JOB, RunOutcome.SKIPPED, detail, key, slot)
+                log.info("slot %s skipped: %s", key, detail)
+                return None
+            built = editions.build(s, slot_key=key)
+            assert built is not None
+            edition_id = built.id
+            runlog.record(
+                s, DIGEST_JOB, RunOutcome.BUILT, f"{waiting} stories", key, slot, edition_id
+            )
     except IntegrityError:
-        log.info("slot %s already has an edition; nothing to do", slot_key)
+        with transaction(factory) as s:
+            runlog.record(s, DIGEST_JOB, RunOutcome.DUPLICATE, "slot already built", key, slot)
+        log.info("slot %s already has an edition (another clock took it)", key)
         return None
-    if edition_id is None:
-        log.info("slot %s: no new stories, no edition", slot_key)
-        return None
+    log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
     transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
-    summary = delivery.send_edition(settings, factory, str(edition_id), transport)
+    try:
+        summary = delivery.send_edition(settings, factory, str(edition_id), transport)
+    except DigestError as exc:
+        with transaction(factory) as s:
+            runlog.record(s, DIGEST_JOB, RunOutcome.FAILED, str(exc), key, slot, edition_id)
+        log.error("slot %s: edition %s send failed: %s", key, edition_id, exc)
+        return edition_id
     log.info(
-        "slot %s: edition %s sent %s, failed %s", slot_key, edition_id, summary.sent, summary.failed
+        "slot %s: edition %s sent %s, failed %s, unknown %s",
+        key,
+        edition_id,
+        summary.sent,
+        summary.failed,
+        summary.unknown,
     )
     return edition_id
+
+
+def catch_up(
+    settings: Settings, factory: sessionmaker[Session], trigger: CronTrigger, now: datetime
+) -> RunOutcome | None:
+    """At start: run the latest slot if still within grace, else report it missed."""
+    slot = latest_slot(trigger, now)
+    if slot is None:
+        return None
+    key = slot_key(settings.schedule, settings.timezone, slot)
+    with factory() as s:
+        if runlog.has_run_for(s, DIGEST_JOB, key):
+            return None
+    late = now - slot
+    if late <= timedelta(seconds=settings.misfire_grace_seconds):
+        log.info(
+            "slot %s was %ss ago and has not run: running it now", key, int(late.total_seconds())
+        )
+        run_slot(settings, factory, slot)
+        return RunOutcome.BUILT
+    record_missed(settings, factory, slot)
+    return RunOutcome.MISSED
+
+
+def record_missed(settings: Settings, factory: sessionmaker[Session], slot: datetime) -> None:
+    key = slot_key(settings.schedule, settings.timezone, slot)
+    detail = "the clock was not running; `digest send --now` builds and sends at once"
+    with transaction(factory) as s:
+        runlog.record(s, DIGEST_JOB, RunOutcome.MISSED, detail, key, slot)
+    log.warning("slot %s missed: %s", key, detail)
 
 
 def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
@@ -55,26 +121,69 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
     trigger = make_trigger(settings)
     scheduler = BlockingScheduler(timezone=settings.timezone)
 
-    def job() -> None:
-        slot = datetime.now(trigger.timezone).replace(second=0, microsecond=0)
+    def digest_job() -> None:
+        slot = latest_slot(trigger, datetime.now(trigger.timezone))
+        if slot is None:
+            return
         try:
             run_slot(settings, factory, slot)
         except DigestError as exc:
             log.error("scheduled digest failed: %s", exc)
 
     scheduler.add_job(
-        job,
+        digest_job,
         trigger,
-        id="digest",
-        misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        id=DIGEST_JOB,
+        misfire_grace_time=settings.misfire_grace_seconds,
         coalesce=True,
         max_instances=1,
     )
+
+    def on_missed(event: JobExecutionEvent) -> None:
+        if event.job_id == DIGEST_JOB:
+            record_missed(settings, factory, event.scheduled_run_time)
+
+    scheduler.add_listener(on_missed, EVENT_JOB_MISSED)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping the clock", signum)
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
-    log.info("clock started: %r in %s", settings.schedule, settings.timezone)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "clock started: %r in %s, grace %ss, min stories %s",
+        settings.schedule,
+        settings.timezone,
+        settings.misfire_grace_seconds,
+        settings.min_stories,
+    )
+    try:
+        catch_up(settings, factory, trigger, datetime.now(trigger.timezone))
+    except DigestError as exc:
+        log.error("catch-up failed: %s", exc)
     scheduler.start()
+    log.info("clock stopped")
+
+
+def describe_schedule(settings: Settings, factory: sessionmaker[Session]) -> dict[str, Any]:
+    """Next slot and the last run of each job, for `digest status`."""
+    trigger = make_trigger(settings)
+    upcoming = trigger.get_next_fire_time(None, utcnow().astimezone(trigger.timezone))
+    with factory() as s:
+        last = runlog.last_runs(s)
+    return {
+        "schedule": settings.schedule,
+        "timezone": settings.timezone,
+        "next_slot": upcoming.isoformat() if upcoming else None,
+        "last_runs": {
+            job: {
+                "outcome": run.outcome.value,
+                "slot": run.slot_key,
+                "ran_at": run.ran_at.isoformat(),
+                "detail": run.detail,
+                "edition_id": run.edition_id,
+            }
+            for job, run in last.items()
+        },
+    }

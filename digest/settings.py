@@ -69,9 +69,38 @@ class Settings(BaseSettings):
     dkim_key: str = ""
     dkim_selector: str = ""
     dkim_domain: str = ""
+    # subscribers (issue 5)
+    check_deliverability: bool = False  # DNS lookups when validating addresses
+    confirm_interval_minutes: float = Field(default=10.0, ge=0)  # confirmation mails per address
+    # delivery (issue 6)
+    smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections
+    smtp_messages_per_connection: int = Field(default=1000, ge=1)  # then reconnect
+    smtp_ca_file: Path | None = None  # trust this CA (PEM) in addition to the system's
+    rate_limit: float = Field(default=0.0, ge=0)  # messages/second over all connections; 0 = none
+    hourly_limit: int = Field(default=0, ge=0)  # messages per rolling hour; 0 = none
+    max_attempts: int = Field(default=5, ge=1)  # tries on 4xx/disconnects before giving up
+    backoff_seconds: float = Field(default=1.0, ge=0)  # first backoff; doubles, with jitter
+    bounce_limit: int = Field(default=3, ge=0)  # hard bounces before a subscriber is bounced
+    claim_batch: int = Field(default=200, ge=1)  # rows claimed per transaction
+    sending_window: int = Field(default=20, ge=1)  # rows committed as sending at once
+    lease_seconds: float = Field(default=120.0, gt=0)  # claim lease, renewed while sending
+    # sources and feeds (issue 3)
+    feed_timeout: float = Field(default=15.0, gt=0)  # seconds per feed request (connect, read)
+    feed_max_bytes: int = Field(default=5_000_000, ge=1024)  # larger responses are refused
+    feed_max_redirects: int = Field(default=5, ge=0)  # then a redirect loop is assumed
+    feed_user_agent: str = ""  # empty: "digest/<version> (+<base_url>)"
+    # schedule (issue 7)
+    min_stories: int = Field(default=1, ge=1)  # fewer new stories at a slot: no edition
+    misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot
 
     @field_validator(
-        "lang", "postal_address", "list_id", "unsubscribe_mailto", "feedback_id", "dkim_selector"
+        "lang",
+        "postal_address",
+        "list_id",
+        "unsubscribe_mailto",
+        "feedback_id",
+        "dkim_selector",
+        "feed_user_agent",
     )
     @classmethod
     def _no_control_characters(cls, value: str) -> str:

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import digest.models  # noqa: F401  (registers every table on the metadata)
+import digest.runlog  # noqa: F401
 from digest.db import Base
 
 config = context.config

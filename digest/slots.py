@@ -1,0 +1,60 @@
+"""Pure decisions about schedule slots: which slot a moment belongs to, and its key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+# Windows searched backwards for the latest fire time, smallest first, so a
+# per-minute schedule costs a few dozen steps and a yearly one still resolves.
+LOOKBACK = (timedelta(hours=2), timedelta(days=2), timedelta(days=32), timedelta(days=367))
+
+
+def _after(trigger: CronTrigger, previous: datetime) -> datetime | None:
+    """The first fire time strictly after ``previous``.
+
+    APScheduler 3 resolves an ambiguous wall time (DST fall-back) to its first
+    occurrence, which can lie before ``previous``: then take the second one.
+    """
+    t = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
+    if t is None or t > previous:
+        return t
+    second = t.replace(fold=1).astimezone(UTC).astimezone(t.tzinfo)
+    if second > previous:
+        return second
+    return trigger.get_next_fire_time(None, previous + timedelta(hours=1))
+
+
+def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:
+    """Fire times of ``trigger`` in ``[start, end]``, in time order."""
+    times: list[datetime] = []
+    t = trigger.get_next_fire_time(None, start)
+    while t is not None and t <= end:
+        times.append(t)
+        t = _after(trigger, t)
+    return times
+
+
+def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The newest fire time at or before ``now`` (the slot a late run belongs to)."""
+    for window in LOOKBACK:
+        times = fire_times(trigger, now - window, now)
+        if times:
+            return times[-1]
+    return None
+
+
+def next_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+    return trigger.get_next_fire_time(None, now)
+
+
+def slot_key(schedule: str, timezone: str, slot: datetime) -> str:
+    """The slot's identity: schedule, zone and wall-clock minute in that zone.
+
+    A wall time that happens twice (DST fall-back) is one slot, so the
+    second fire finds it taken; two clocks firing for one slot share the key.
+    """
+    local = slot.astimezone(ZoneInfo(timezone))
+    return f"{schedule}|{timezone}|{local:%Y-%m-%dT%H:%M}"

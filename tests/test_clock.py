@@ -1,0 +1,156 @@
+"""The clock: slot keys, skip rules, catch-up after downtime, two clocks at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
+from sqlalchemy import func, select
+
+from digest.clock import catch_up, run_slot
+from digest.db import make_engine, session_factory
+from digest.runlog import ClockRun, RunOutcome
+from digest.settings import Settings, load_settings
+from digest.slots import fire_times, latest_slot, slot_key
+
+
+def settings_for(cli: Cli, **extra: object) -> Settings:
+    values: dict[str, object] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
+    values.update(extra)
+    return load_settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Europe/Berlin", datetime(2026, 10, 25)),  # fall back: 02:00-03:00 twice
+        ("Europe/Berlin", datetime(2026, 3, 29)),  # spring forward: 02:00-03:00 missing
+        ("America/New_York", datetime(2026, 11, 1)),
+        ("America/New_York", datetime(2026, 3, 8)),
+        ("Asia/Kolkata", datetime(2026, 10, 25)),  # no DST, +05:30
+        ("Pacific/Chatham", datetime(2026, 9, 27)),  # +12:45 -> +13:45
+        ("Pacific/Chatham", datetime(2026, 4, 5)),
+    ],
+)
+def test_slots_one_key_per_wall_clock_slot_across_dst_transitions(zone: str, day: datetime) -> None:
+    tz = ZoneInfo(zone)
+    trigger = CronTrigger.from_crontab("*/30 * * * *", timezone=tz)
+    start = day.replace(tzinfo=tz) - timedelta(hours=2)
+    times = fire_times(trigger, start, start + timedelta(hours=30))
+    instants = [t.astimezone(UTC) for t in times]
+    assert instants == sorted(set(instants))  # strictly forward, no repeats
+    walls = [t.astimezone(tz).replace(tzinfo=None) for t in times]
+    keys = [slot_key("*/30 * * * *", zone, t) for t in times]
+    # A wall time seen twice (fall-back) shares one key: its second fire is a duplicate.
+    assert len(set(keys)) == len(set(walls))
+    assert all(t.minute in (0, 30) for t in walls)
+
+
+def test_slots_latest_slot_is_the_slot_a_late_run_belongs_to() -> None:
+    trigger = CronTrigger.from_crontab("0 7 * * *", timezone=ZoneInfo("Europe/Berlin"))
+    now = datetime(2026, 11, 24, 7, 3, tzinfo=ZoneInfo("Europe/Berlin"))
+    slot = latest_slot(trigger, now)
+    assert slot == datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert (
+        slot_key("0 7 * * *", "Europe/Berlin", slot) == "0 7 * * *|Europe/Berlin|2026-11-24T07:00"
+    )
+    weekly = CronTrigger.from_crontab("0 7 * * mon", timezone=UTC)
+    assert latest_slot(weekly, datetime(2026, 11, 29, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 7, 0, tzinfo=UTC
+    )
+
+
+def _runs(settings: Settings) -> list[tuple[str, str]]:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_factory(engine)() as s:
+            return [(r.outcome.value, r.detail) for r in s.scalars(select(ClockRun))]
+    finally:
+        engine.dispose()
+
+
+def test_clock_skips_a_slot_with_fewer_stories_than_the_minimum(ready: Cli) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    settings = settings_for(ready, min_stories=2)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        assert run_slot(settings, session_factory(engine), datetime.now(UTC)) is None
+    finally:
+        engine.dispose()
+    assert _runs(settings) == [("skipped", "1 new stories, fewer than DIGEST_MIN_STORIES=2")]
+    assert ready("edition", "list", "--json").output.strip() == "[]"
+
+
+def test_clock_catch_up_within_grace_runs_the_slot(ready: Cli, captured: Captured) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "early@example.com")
+    settings = settings_for(ready, schedule="0 7 * * *", misfire_grace_seconds=600)
+    trigger = CronTrigger.from_crontab("0 7 * * *", timezone=UTC)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        factory = session_factory(engine)
+        now = datetime(2026, 11, 24, 7, 5, tzinfo=UTC)
+        assert catch_up(settings, factory, trigger, now) == RunOutcome.BUILT
+        # A second clock starting a moment later finds the slot done.
+        assert catch_up(settings, factory, trigger, now + timedelta(seconds=30)) is None
+    finally:
+        engine.dispose()
+    assert len(captured.envelopes) == 1
+
+
+def test_clock_catch_up_beyond_grace_reports_the_slot_missed(
+    ready: Cli, captured: Captured
+) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "late@example.com")
+    settings = settings_for(ready, schedule="0 7 * * *", misfire_grace_seconds=600)
+    trigger = CronTrigger.from_crontab("0 7 * * *", timezone=UTC)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+        assert catch_up(settings, session_factory(engine), trigger, now) == RunOutcome.MISSED
+    finally:
+        engine.dispose()
+    [(outcome, detail)] = _runs(settings)
+    assert outcome == "missed" and "digest send --now" in detail
+    assert captured.envelopes == []
+    assert ready("edition", "list", "--json").output.strip() == "[]"
+
+
+def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: Captured) -> None:
+    """Two `digest schedule` processes started together on one database."""
+    ready("stories", "import", str(SEEDS / "stories"))
+    ready("subscribers", "import", str(SEEDS / "subscribers.csv"))
+    env = {**os.environ, **ready.env, "DIGEST_SCHEDULE": "* * * * *"}
+    cmd = [sys.executable, "-m", "digest", "schedule"]
+    clocks = [
+        subprocess.Popen(cmd, env=env, cwd=ready.cwd, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    settings = settings_for(ready)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with session_factory(engine)() as s:
+                if (s.scalar(select(func.count()).select_from(ClockRun)) or 0) >= 2:
+                    break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+        for clock in clocks:
+            clock.send_signal(signal.SIGTERM)
+        logs = [clock.communicate(timeout=30)[1] for clock in clocks]
+    assert all(clock.returncode == 0 for clock in clocks), logs
+    editions = ready("edition", "list", "--json").output
+    assert editions.count('"id"') == 1, editions
+    received = sorted(r for _, rcpts, _ in captured.envelopes for r in rcpts)
+    assert len(received) == 20 and len(set(received)) == 20
