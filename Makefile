@@ -5,13 +5,15 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench chromium clean distclean help
+.PHONY: demo test lint typecheck pytest bench smtp-sink chromium clean distclean help
 
 help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
 	@echo "make test   - ruff (lint + format check), mypy, then pytest (SQLite; PostgreSQL too"
 	@echo "              when DIGEST_TEST_DATABASE_URL is set)"
-	@echo "make bench  - per-recipient message cost: precompiled MIME bytes vs EmailMessage"
+	@echo "make bench  - per-recipient message cost (MIME bytes vs EmailMessage), then a send to"
+	@echo "              10k and 100k subscribers through a local SMTP sink vs naive/raw references"
+	@echo "make run    - web, clock, worker and a capture SMTP sink with honcho (Procfile.dev)"
 	@echo "make clean  - remove var/ (demo database and Maildir)"
 
 $(BIN)/python:
@@ -51,10 +53,24 @@ chromium:
 pytest: $(VENV)/.installed-test chromium
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+# bench_send wants Postfix's smtp-sink (falls back to an aiosmtpd sink without it).
+smtp-sink:
+	@[ -x /usr/sbin/smtp-sink ] || command -v smtp-sink >/dev/null 2>&1 || { \
+	  echo "installing Debian's postfix for smtp-sink"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postfix; } \
+	  || echo "postfix not installed; bench_send uses an aiosmtpd sink"
+
+bench: $(VENV)/.installed smtp-sink
 	$(BIN)/python bench/bench_mime.py
+	$(BIN)/python bench/bench_send.py
 
 test: lint typecheck pytest
+
+# The Procfile processes on embedded defaults (SQLite under var/, capture SMTP sink on :1025).
+run: $(VENV)/.installed
+	$(BIN)/digest init
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start
 
 clean:
 	rm -rf var

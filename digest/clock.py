@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -39,10 +40,17 @@ def make_trigger(settings: Settings) -> CronTrigger:
         raise ConfigError("DIGEST_SCHEDULE", f"{settings.schedule!r}: {exc}") from None
 
 
-def run_slot(settings: Settings, factory: sessionmaker[Session], slot: datetime) -> int | None:
+def run_slot(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    slot: datetime,
+    stop: threading.Event | None = None,
+) -> int | None:
     """Build the edition for one slot (once: the slot key is UNIQUE) and send it.
 
-    Returns the edition id when this call built it, else None.
+    Setting ``stop`` ends the send between two messages; `digest worker`
+    (or `digest send`) finishes it. Returns the edition id when this call
+    built it, else None.
     """
     key = slot_key(settings.schedule, settings.timezone, slot)
     try:
@@ -69,7 +77,7 @@ def run_slot(settings: Settings, factory: sessionmaker[Session], slot: datetime)
     log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
     transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
     try:
-        summary = delivery.send_edition(settings, factory, str(edition_id), transport)
+        summary = delivery.send_edition(settings, factory, str(edition_id), transport, stop=stop)
     except DigestError as exc:
         with transaction(factory) as s:
             runlog.record(s, DIGEST_JOB, RunOutcome.FAILED, str(exc), key, slot, edition_id)
@@ -87,7 +95,11 @@ def run_slot(settings: Settings, factory: sessionmaker[Session], slot: datetime)
 
 
 def catch_up(
-    settings: Settings, factory: sessionmaker[Session], trigger: CronTrigger, now: datetime
+    settings: Settings,
+    factory: sessionmaker[Session],
+    trigger: CronTrigger,
+    now: datetime,
+    stop: threading.Event | None = None,
 ) -> RunOutcome | None:
     """At start: run the latest slot if still within grace, else report it missed."""
     slot = latest_slot(trigger, now)
@@ -98,11 +110,17 @@ def catch_up(
         if runlog.has_run_for(s, DIGEST_JOB, key):
             return None
     late = now - slot
+    if late > timedelta(seconds=settings.misfire_grace_seconds):
+        with factory() as s:
+            first_start = not runlog.last_runs(s).get(DIGEST_JOB)
+        if first_start:  # a new installation missed nothing
+            log.info("first start: the next slot is the first one")
+            return None
     if late <= timedelta(seconds=settings.misfire_grace_seconds):
         log.info(
             "slot %s was %ss ago and has not run: running it now", key, int(late.total_seconds())
         )
-        run_slot(settings, factory, slot)
+        run_slot(settings, factory, slot, stop)
         return RunOutcome.BUILT
     record_missed(settings, factory, slot)
     return RunOutcome.MISSED
@@ -120,13 +138,14 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
     """Run until SIGTERM/SIGINT, firing at each slot of DIGEST_SCHEDULE."""
     trigger = make_trigger(settings)
     scheduler = BlockingScheduler(timezone=settings.timezone)
+    stopping = threading.Event()
 
     def digest_job() -> None:
         slot = latest_slot(trigger, datetime.now(trigger.timezone))
         if slot is None:
             return
         try:
-            run_slot(settings, factory, slot)
+            run_slot(settings, factory, slot, stopping)
         except DigestError as exc:
             log.error("scheduled digest failed: %s", exc)
 
@@ -147,7 +166,9 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping the clock", signum)
-        scheduler.shutdown(wait=False)
+        stopping.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -159,10 +180,11 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
         settings.min_stories,
     )
     try:
-        catch_up(settings, factory, trigger, datetime.now(trigger.timezone))
+        catch_up(settings, factory, trigger, datetime.now(trigger.timezone), stopping)
     except DigestError as exc:
         log.error("catch-up failed: %s", exc)
-    scheduler.start()
+    if not stopping.is_set():
+        scheduler.start()
     log.info("clock stopped")
 
 

@@ -15,11 +15,14 @@ from apscheduler.triggers.cron import CronTrigger
 from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 from sqlalchemy import func, select
 
+from digest import runlog
 from digest.clock import catch_up, run_slot
-from digest.db import make_engine, session_factory
+from digest.db import make_engine, session_factory, transaction
+from digest.models import Edition
 from digest.runlog import ClockRun, RunOutcome
 from digest.settings import Settings, load_settings
 from digest.slots import fire_times, latest_slot, slot_key
+from digest.status import EditionStatus
 
 
 def settings_for(cli: Cli, **extra: object) -> Settings:
@@ -115,11 +118,16 @@ def test_clock_catch_up_beyond_grace_reports_the_slot_missed(
     trigger = CronTrigger.from_crontab("0 7 * * *", timezone=UTC)
     engine = make_engine(settings.effective_database_url)
     try:
+        factory = session_factory(engine)
         now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-        assert catch_up(settings, session_factory(engine), trigger, now) == RunOutcome.MISSED
+        # A brand-new installation has missed nothing.
+        assert catch_up(settings, factory, trigger, now) is None
+        with transaction(factory) as s:
+            runlog.record(s, "digest", RunOutcome.SKIPPED, "yesterday", "k", now)
+        assert catch_up(settings, factory, trigger, now) == RunOutcome.MISSED
     finally:
         engine.dispose()
-    [(outcome, detail)] = _runs(settings)
+    [_, (outcome, detail)] = _runs(settings)
     assert outcome == "missed" and "digest send --now" in detail
     assert captured.envelopes == []
     assert ready("edition", "list", "--json").output.strip() == "[]"
@@ -141,7 +149,13 @@ def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: C
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with session_factory(engine)() as s:
-                if (s.scalar(select(func.count()).select_from(ClockRun)) or 0) >= 2:
+                runs = s.scalar(select(func.count()).select_from(ClockRun)) or 0
+                finished = s.scalar(
+                    select(func.count())
+                    .select_from(Edition)
+                    .where(Edition.status == EditionStatus.FINISHED)
+                )
+                if runs >= 2 and finished:
                     break
             time.sleep(0.2)
     finally:

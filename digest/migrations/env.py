@@ -1,9 +1,9 @@
 """Alembic environment: runs against the engine digest hands over (see digest.db.upgrade)."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
-import digest.models  # noqa: F401  (registers every table on the metadata)
+import digest.models
 import digest.runlog  # noqa: F401
 from digest.db import Base
 
@@ -12,12 +12,32 @@ engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line: take the URL from alembic.ini
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///var/digest.db")
 
-with engine.begin() as connection:
+with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations rebuild SQLite tables (copy, drop, rename); with foreign
+        # keys enforced the DROP of a referenced table fails. Turn enforcement off
+        # for the migration (it must happen outside a transaction) and check after.
+        # The sqlite3 driver does not put DDL inside its implicit transactions, so
+        # open one explicitly: a failed upgrade then leaves nothing half-done.
+        dbapi = connection.connection.dbapi_connection
+        previous_isolation = dbapi.isolation_level  # type: ignore[union-attr]
+        dbapi.isolation_level = None  # type: ignore[union-attr]
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.exec_driver_sql("BEGIN")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.execute(text("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+    connection.commit()
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        dbapi.isolation_level = previous_isolation  # type: ignore[union-attr]
