@@ -17,6 +17,7 @@ from digest import editions
 from digest.errors import DigestError, EditionError
 from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
 from digest.settings import Settings
+from subscribers.web import make_router
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -73,5 +74,8 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     @app.get("/editions/{edition_id}/preview", dependencies=[Depends(operator)])
     def preview_edition(edition_id: int) -> HTMLResponse:
         return preview_html(str(edition_id))
+
+    # Subscriber pages (subscribe, confirm, unsubscribe, preferences): issue 5.
+    app.include_router(make_router(settings, factory))
 
     return app

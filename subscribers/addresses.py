@@ -1,19 +1,24 @@
-"""Address validation and the normalized key subscribers are unique on."""
+"""Address, name and time-zone validation, and the normalized key subscribers are unique on."""
 
 from __future__ import annotations
+
+import hashlib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
 
 MAX_NAME = 200
+MAX_TIMEZONE = 64
 
 
-def check_address(raw: str) -> tuple[str, str]:
+def check_address(raw: str, check_deliverability: bool = False) -> tuple[str, str]:
     """Return (address as given but trimmed, unique key) or raise SubscriberError.
 
-    Syntax only: no DNS lookups. The key lower-cases the domain (IDN kept as
-    Unicode) and leaves the local part alone, as mail servers do.
+    Syntax only unless ``check_deliverability`` (DIGEST_CHECK_DELIVERABILITY):
+    then the domain must resolve (DNS). The key lower-cases the domain (IDN
+    kept as Unicode) and leaves the local part alone, as mail servers do.
     """
     email = raw.strip()
     if not email:
@@ -21,7 +26,7 @@ def check_address(raw: str) -> tuple[str, str]:
     if any(c in email for c in "\r\n\0"):
         raise SubscriberError(raw, "line break or NUL in address")
     try:
-        info = validate_email(email, check_deliverability=False)
+        info = validate_email(email, check_deliverability=check_deliverability)
     except EmailNotValidError as exc:
         raise SubscriberError(email, f"invalid address: {exc}") from None
     return email, info.normalized
@@ -34,3 +39,25 @@ def check_name(raw: str | None) -> str:
     if len(name) > MAX_NAME:
         raise SubscriberError("", f"name longer than {MAX_NAME} characters")
     return name
+
+
+def check_timezone(raw: str | None) -> str | None:
+    """An IANA time zone name (``Europe/Paris``), None when empty; SubscriberError if unknown."""
+    zone = (raw or "").strip()
+    if not zone:
+        return None
+    if len(zone) > MAX_TIMEZONE or not zone.isascii() or any(ord(c) < 32 for c in zone):
+        raise SubscriberError("", f"unknown time zone {zone!r}")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise SubscriberError("", f"unknown time zone {zone!r}") from None
+    return zone
+
+
+def key_hash(key: str) -> str:
+    """The suppression-list form of an address key: SHA-256, hex.
+
+    Unkeyed on purpose: it must survive a change of DIGEST_SECRET_KEY.
+    """
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

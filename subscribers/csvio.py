@@ -1,21 +1,36 @@
-"""CSV import of subscribers: the whole file is checked before anything is stored."""
+"""CSV import and export of subscribers.
+
+Import checks the whole file before anything is stored. Columns: ``email``
+(required), ``name``, ``timezone``, ``status``, ``source`` and the lifecycle
+timestamps (what an export writes); any other column becomes a custom
+attribute. An export imported into an empty database gives the same export.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from digest.db import utcnow
 from digest.errors import ImportRejected, RowError, SubscriberError
-from subscribers.addresses import check_address, check_name
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.addresses import check_address, check_name, check_timezone
+from subscribers.lifecycle import STAMPS, SUPPRESSED
+from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus
+from subscribers.service import CHUNK, erased_keys
 
 MAX_BYTES = 50_000_000
+TIMESTAMP_FIELDS = ("created_at", "confirmed_at", "unsubscribed_at", "bounced_at", "complained_at")
+EXPORT_FIELDS = ("email", "name", "status", "source", "timezone", *TIMESTAMP_FIELDS)
+RESERVED = frozenset(EXPORT_FIELDS)
 
 
 @dataclass
@@ -24,6 +39,11 @@ class CsvRow:
     email: str
     key: str
     name: str
+    status: SubscriberStatus | None = None
+    source: str | None = None
+    timezone: str | None = None
+    stamps: dict[str, datetime] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,9 +51,54 @@ class CsvReport:
     added: int = 0
     already_known: list[str] = field(default_factory=list)
     repeated_in_file: list[str] = field(default_factory=list)
+    # (address as in the file, why): unsubscribed, bounced, complained or erased
+    suppressed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def read_rows(path: Path) -> list[CsvRow]:
+def _parse_time(raw: str, column: str) -> datetime | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise SubscriberError("", f"{column}: not an ISO 8601 time: {raw!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _parse_record(
+    line: int, header: list[str], record: list[str], check_deliverability: bool
+) -> CsvRow:
+    cells = dict(zip(header, record, strict=True))
+    email, key = check_address(cells["email"], check_deliverability)
+    row = CsvRow(line, email, key, check_name(cells.get("name", "")))
+    row.timezone = check_timezone(cells.get("timezone"))
+    status = cells.get("status", "").strip().lower()
+    if status:
+        try:
+            row.status = SubscriberStatus(status)
+        except ValueError:
+            raise SubscriberError("", f"unknown status {status!r}") from None
+    source = cells.get("source", "").strip().lower()
+    if source:
+        try:
+            row.source = SubscriberSource(source).value
+        except ValueError:
+            raise SubscriberError("", f"unknown source {source!r}") from None
+    for column in TIMESTAMP_FIELDS:
+        when = _parse_time(cells.get(column, ""), column)
+        if when is not None:
+            row.stamps[column] = when
+    row.attributes = {k: v for k, v in cells.items() if k not in RESERVED and k and v != ""}
+    return row
+
+
+def _delimiter(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    return ";" if first.count(";") > first.count(",") else ","
+
+
+def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
     """Parse and validate every row; raise ImportRejected listing each bad row."""
     name = str(path)
     try:
@@ -52,7 +117,7 @@ def read_rows(path: Path) -> list[CsvRow]:
     if not text.strip():
         raise ImportRejected(name, [RowError(name, 1, "empty file (expected a header row)")])
 
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error as exc:
@@ -61,8 +126,9 @@ def read_rows(path: Path) -> list[CsvRow]:
         raise ImportRejected(
             name, [RowError(name, 1, f"header row has no 'email' column (found {header})")]
         )
-    email_col = header.index("email")
-    name_col = header.index("name") if "name" in header else None
+    doubled = sorted({h for h in header if h and header.count(h) > 1})
+    if doubled:
+        raise ImportRejected(name, [RowError(name, 1, f"repeated column(s) {doubled}")])
 
     rows: list[CsvRow] = []
     errors: list[RowError] = []
@@ -77,12 +143,9 @@ def read_rows(path: Path) -> list[CsvRow]:
                 )
                 continue
             try:
-                email, key = check_address(record[email_col])
-                person = check_name(record[name_col] if name_col is not None else "")
+                rows.append(_parse_record(line, header, record, check_deliverability))
             except SubscriberError as exc:
                 errors.append(RowError(name, line, str(exc)))
-                continue
-            rows.append(CsvRow(line, email, key, person))
     except csv.Error as exc:
         errors.append(RowError(name, reader.line_num, f"bad CSV: {exc}"))
     if errors:
@@ -90,38 +153,103 @@ def read_rows(path: Path) -> list[CsvRow]:
     return rows
 
 
-def import_csv(session: Session, path: Path, source: str = "csv") -> CsvReport:
-    """Import a CSV all or nothing; known addresses are left as they are and reported."""
-    rows = read_rows(path)
+def _values(row: CsvRow, source: str, now: datetime) -> dict[str, Any]:
+    status = row.status or SubscriberStatus.ACTIVE
+    stamps = dict(row.stamps)
+    created = stamps.pop("created_at", now)
+    stamp = STAMPS.get(status)
+    if stamp is not None and stamp not in stamps:
+        stamps[stamp] = now
+    changed = max([created, *stamps.values()])
+    return {
+        "email": row.email,
+        "email_key": row.key,
+        "name": row.name,
+        "status": status,
+        "source": row.source or source,
+        "timezone": row.timezone,
+        "attributes": row.attributes,
+        "created_at": created,
+        "status_changed_at": changed,
+        **{column: stamps.get(column) for column in TIMESTAMP_FIELDS[1:]},
+    }
+
+
+def import_csv(
+    session: Session, path: Path, source: str = "csv", check_deliverability: bool = False
+) -> CsvReport:
+    """Import a CSV all or nothing; known addresses are left as they are and reported.
+
+    An address that unsubscribed, bounced, complained or was erased is never
+    (re)activated: it is reported as suppressed.
+    """
+    rows = read_rows(path, check_deliverability)
     report = CsvReport()
     keys = [r.key for r in rows]
-    known: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        known.update(
-            session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(chunk)))
+    known: dict[str, SubscriberStatus] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        found = session.execute(
+            select(Subscriber.email_key, Subscriber.status).where(Subscriber.email_key.in_(chunk))
         )
+        known.update({key: status for key, status in found})
+    erased = erased_keys(session, keys)
     seen: set[str] = set()
     now = utcnow()
+    new: list[dict[str, Any]] = []
     for row in rows:
-        if row.key in known:
-            report.already_known.append(row.email)
-            continue
         if row.key in seen:
             report.repeated_in_file.append(row.email)
             continue
         seen.add(row.key)
-        session.add(
-            Subscriber(
-                email=row.email,
-                email_key=row.key,
-                name=row.name,
-                status=SubscriberStatus.ACTIVE,
-                source=source,
-                created_at=now,
-                status_changed_at=now,
-            )
-        )
-        report.added += 1
+        if row.key in erased:
+            report.suppressed.append((row.email, "erased"))
+        elif row.key in known and known[row.key] in SUPPRESSED:
+            report.suppressed.append((row.email, str(known[row.key])))
+        elif row.key in known:
+            report.already_known.append(row.email)
+        else:
+            new.append(_values(row, source, now))
+    for start in range(0, len(new), CHUNK):
+        session.execute(insert(Subscriber), new[start : start + CHUNK])
+    report.added = len(new)
     session.flush()
     return report
+
+
+# --- export -------------------------------------------------------------------
+
+
+def export_record(sub: Subscriber) -> dict[str, Any]:
+    """One subscriber as the export writes it (JSON form: attributes as an object)."""
+    return {
+        "email": sub.email,
+        "name": sub.name,
+        "status": str(sub.status),
+        "source": sub.source,
+        "timezone": sub.timezone or "",
+        **{c: _iso(getattr(sub, c)) for c in TIMESTAMP_FIELDS},
+        "attributes": dict(sub.attributes or {}),
+    }
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: Any) -> int:
+    """Write export records as CSV (attributes flattened into their own columns)."""
+    records = list(records)
+    extra = sorted({k for r in records for k in r["attributes"]} - RESERVED)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*EXPORT_FIELDS, *extra])
+    for r in records:
+        attrs = r["attributes"]
+        writer.writerow(
+            [r[f] for f in EXPORT_FIELDS] + [_cell(attrs[k]) if k in attrs else "" for k in extra]
+        )
+    return len(records)
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,11 +1,12 @@
-"""The subscriber model and its status vocabulary."""
+"""The subscriber model, its status vocabulary and the suppression list."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.db import Base, UTCDateTime, str_enum, utcnow
@@ -19,6 +20,13 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"
 
 
+class SubscriberSource(StrEnum):
+    CSV = "csv"
+    WEB = "web"
+    CLI = "cli"
+    API = "api"
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
 
@@ -27,11 +35,33 @@ class Subscriber(Base):
     # Unique key: surrounding space trimmed, domain lower-cased (IDN as Unicode).
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # Change only through subscribers.lifecycle.transition (it keeps the timestamps).
     status: Mapped[SubscriberStatus] = mapped_column(
         str_enum(SubscriberStatus),
         default=SubscriberStatus.ACTIVE,
         index=True,
     )
     source: Mapped[str] = mapped_column(String(20), default="cli")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    complained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the last confirmation mail went out: the per-address rate limit.
+    last_confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by `digest subscribers erase`: the row stays (the delivery ledger points at
+    # it) but holds no personal data any more.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """An erased address, kept only as the SHA-256 of its normalized key."""
+
+    __tablename__ = "suppressions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), default="erased")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

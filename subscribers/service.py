@@ -1,45 +1,83 @@
-"""Subscriber operations used by the CLI (and later the web app)."""
+"""Subscriber operations shared by the CLI and the web app."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.db import utcnow
 from digest.errors import SubscriberError
-from subscribers.addresses import check_address, check_name
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.addresses import check_address, check_name, check_timezone, key_hash
+from subscribers.lifecycle import transition
+from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus, Suppression
+
+CHUNK = 500
 
 
 def find(session: Session, address: str) -> Subscriber | None:
     _, key = check_address(address)
+    return by_key(session, key)
+
+
+def by_key(session: Session, key: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+
+
+def get(session: Session, address: str) -> Subscriber:
+    """The subscriber with this address, or SubscriberError."""
+    sub = find(session, address)
+    if sub is None:
+        raise SubscriberError(address.strip(), "no such subscriber")
+    return sub
+
+
+def erased_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    """Those of ``keys`` whose address was erased (their hash is on the suppression list)."""
+    by_hash = {key_hash(k): k for k in keys}
+    hashes = list(by_hash)
+    found: set[str] = set()
+    for start in range(0, len(hashes), CHUNK):
+        chunk = hashes[start : start + CHUNK]
+        found.update(
+            session.scalars(select(Suppression.key_hash).where(Suppression.key_hash.in_(chunk)))
+        )
+    return {by_hash[h] for h in found}
 
 
 def add(
     session: Session,
     address: str,
     name: str | None = None,
-    source: str = "cli",
+    source: str = SubscriberSource.CLI,
     status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    timezone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    check_deliverability: bool = False,
 ) -> Subscriber:
-    """Add one subscriber; an address already known is an error naming its status."""
-    email, key = check_address(address)
+    """Add one subscriber; a known or erased address is an error naming why."""
+    email, key = check_address(address, check_deliverability)
     clean_name = check_name(name)
-    existing = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    zone = check_timezone(timezone)
+    existing = by_key(session, key)
     if existing is not None:
         raise SubscriberError(email, f"already a subscriber (status {existing.status})")
+    if erased_keys(session, [key]):
+        raise SubscriberError(email, "was erased and is suppressed; it can only subscribe itself")
     now = utcnow()
     sub = Subscriber(
         email=email,
         email_key=key,
         name=clean_name,
         status=status,
-        source=source,
+        source=str(source),
+        timezone=zone,
+        attributes=dict(attributes or {}),
         created_at=now,
         status_changed_at=now,
+        confirmed_at=now if status == SubscriberStatus.ACTIVE else None,
     )
     session.add(sub)
     session.flush()
@@ -47,11 +85,22 @@ def add(
 
 
 def list_subscribers(
-    session: Session, status: SubscriberStatus | None = None
+    session: Session,
+    status: SubscriberStatus | None = None,
+    source: str | None = None,
+    search: str | None = None,
 ) -> Sequence[Subscriber]:
-    query = select(Subscriber).order_by(Subscriber.id)
+    """Subscribers in id order (erased ones left out), optionally filtered."""
+    query = select(Subscriber).where(Subscriber.erased_at.is_(None)).order_by(Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == status)
+    if source is not None:
+        query = query.where(Subscriber.source == source)
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(
+            func.lower(Subscriber.email).like(pattern) | func.lower(Subscriber.name).like(pattern)
+        )
     return session.scalars(query).all()
 
 
@@ -60,3 +109,37 @@ def count_active(session: Session) -> int:
         session.scalar(select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE))
         or 0
     )
+
+
+def unsubscribe(session: Session, address: str) -> bool:
+    """Unsubscribe by address; False when it already was (or bounced/complained)."""
+    sub = get(session, address)
+    if sub.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
+        return False
+    return transition(sub, SubscriberStatus.UNSUBSCRIBED)
+
+
+def erase(session: Session, address: str) -> None:
+    """Delete a subscriber's personal data, keeping only a hash of the address as suppression.
+
+    The row stays, anonymized, because the delivery ledger refers to it.
+    """
+    sub = get(session, address)
+    now = utcnow()
+    if sub.status in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
+        transition(sub, SubscriberStatus.UNSUBSCRIBED, now)
+    digest = key_hash(sub.email_key)
+    if session.get(Suppression, digest) is None:
+        session.add(Suppression(key_hash=digest, reason="erased", created_at=now))
+    sub.email = f"erased-{sub.id}@erased.invalid"
+    sub.email_key = f"erased:{sub.id}"
+    sub.name = ""
+    sub.timezone = None
+    sub.attributes = {}
+    sub.erased_at = now
+    session.flush()
+
+
+def forget_suppression(session: Session, key: str) -> None:
+    """The address confirmed a new subscription itself: it is no longer suppressed."""
+    session.execute(delete(Suppression).where(Suppression.key_hash == key_hash(key)))

@@ -28,7 +28,9 @@ def make_token(key: bytes, purpose: str, subscriber_id: int) -> str:
 def read_token(key: bytes, purpose: str, token: str) -> int | None:
     """The subscriber id a genuine token names, or None for anything else."""
     head, sep, sig = token.partition(".")
-    if not sep or not head.isdigit() or len(head) > 18:
+    # isascii(): str.isdigit() also accepts digits like '²' that int() refuses, and
+    # compare_digest() refuses non-ASCII str; a token is ASCII or it is not ours.
+    if not sep or not token.isascii() or not head.isdigit() or len(head) > 18:
         return None
     subscriber_id = int(head)
     expected = _signature(key, purpose, subscriber_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +11,30 @@ import click
 from digest.cli import App, emit_json, pass_app
 from digest.db import transaction
 from subscribers import csvio, service
-from subscribers.models import SubscriberStatus
+from subscribers.models import SubscriberSource, SubscriberStatus
 
 
 @click.group()
 def subscribers() -> None:
-    """Add, import and list subscribers."""
+    """Add, import, export, list, unsubscribe and erase subscribers."""
 
 
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="The subscriber's name, used in the To header.")
+@click.option("--timezone", default="", help="IANA time zone, e.g. Europe/Paris.")
 @pass_app
-def subscribers_add(app: App, email: str, name: str) -> None:
+def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
     """Add one subscriber as active (you vouch for their consent)."""
     with transaction(app.factory) as s:
-        sub = service.add(s, email, name, source="cli")
+        sub = service.add(
+            s,
+            email,
+            name,
+            source=SubscriberSource.CLI,
+            timezone=timezone,
+            check_deliverability=app.settings.check_deliverability,
+        )
         shown = sub.email
     click.echo(f"added {shown}")
 
@@ -34,34 +43,83 @@ def subscribers_add(app: App, email: str, name: str) -> None:
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @pass_app
 def subscribers_import(app: App, csv_file: Path) -> None:
-    """Import subscribers from a CSV file as active.
+    """Import subscribers from a CSV file (comma or semicolon separated, UTF-8).
 
-    The file needs a header row with an 'email' column; 'name' is optional.
-    Every row is checked first: if any row is bad, each is reported as
+    The file needs a header row with an 'email' column; 'name', 'timezone',
+    'status', 'source' and the timestamp columns of an export are read too,
+    any other column becomes a custom attribute. Rows without a status are
+    active. Every row is checked first: if any row is bad, each is reported as
     FILE:LINE: PROBLEM and nothing is imported. Addresses already known are
-    left unchanged.
+    left unchanged; unsubscribed, bounced, complained and erased addresses are
+    never re-added and are listed as suppressed.
     """
     with transaction(app.factory) as s:
-        report = csvio.import_csv(s, csv_file)
+        report = csvio.import_csv(
+            s, csv_file, check_deliverability=app.settings.check_deliverability
+        )
     extra = []
     if report.already_known:
         extra.append(f"{len(report.already_known)} already subscribers")
     if report.repeated_in_file:
         extra.append(f"{len(report.repeated_in_file)} repeated in the file")
+    if report.suppressed:
+        extra.append(f"{len(report.suppressed)} suppressed")
     tail = f" ({', '.join(extra)})" if extra else ""
     click.echo(f"imported {report.added} subscribers from {csv_file}{tail}")
+    for email, why in report.suppressed:
+        click.echo(f"suppressed: {email} ({why})")
+
+
+STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
+
+
+@subscribers.command("export")
+@click.option("--status", type=STATUS_CHOICE, help="Only subscribers with this status.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
+)
+@pass_app
+def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
+    """Export subscribers with every field (status included); the CSV imports back as is."""
+    with app.factory() as s:
+        records = [
+            csvio.export_record(sub)
+            for sub in service.list_subscribers(s, SubscriberStatus(status) if status else None)
+        ]
+    if output is not None:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            _write(records, fmt, fh)
+        click.echo(f"exported {len(records)} subscribers to {output}", err=True)
+    else:
+        _write(records, fmt, sys.stdout)
+
+
+def _write(records: list[dict[str, Any]], fmt: str, out: Any) -> None:
+    if fmt == "csv":
+        csvio.write_csv(records, out)
+    else:
+        import json
+
+        out.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
 
 
 @subscribers.command("list")
+@click.option("--status", type=STATUS_CHOICE, help="Only subscribers with this status.")
 @click.option(
-    "--status",
-    type=click.Choice([s.value for s in SubscriberStatus]),
-    help="Only subscribers with this status.",
+    "--source",
+    type=click.Choice([s.value for s in SubscriberSource]),
+    help="Only subscribers who came this way.",
 )
+@click.option("--search", help="Only addresses or names containing this text.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
-    """List subscribers."""
+def subscribers_list(
+    app: App, status: str | None, source: str | None, search: str | None, as_json: bool
+) -> None:
+    """List subscribers (erased ones are left out)."""
     with app.factory() as s:
         rows: list[dict[str, Any]] = [
             {
@@ -70,9 +128,12 @@ def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
                 "name": sub.name,
                 "status": sub.status.value,
                 "source": sub.source,
+                "timezone": sub.timezone,
                 "created_at": sub.created_at.isoformat(),
             }
-            for sub in service.list_subscribers(s, SubscriberStatus(status) if status else None)
+            for sub in service.list_subscribers(
+                s, SubscriberStatus(status) if status else None, source, search
+            )
         ]
     if as_json:
         emit_json(rows)
@@ -81,6 +142,29 @@ def subscribers_list(app: App, status: str | None, as_json: bool) -> None:
         click.echo("no subscribers")
     for r in rows:
         click.echo(f"{r['id']:>6}  {r['status']:<12} {r['email']}  {r['name']}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@pass_app
+def subscribers_unsubscribe(app: App, email: str) -> None:
+    """Unsubscribe an address now (it gets no further editions)."""
+    with transaction(app.factory) as s:
+        changed = service.unsubscribe(s, email)
+    click.echo(f"unsubscribed {email.strip()}" if changed else f"{email.strip()}: no change")
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def subscribers_erase(app: App, email: str, yes: bool) -> None:
+    """Erase an address's personal data (GDPR); a hash stays so imports cannot re-add it."""
+    if not yes:
+        click.confirm(f"erase {email.strip()} for good?", abort=True)
+    with transaction(app.factory) as s:
+        service.erase(s, email)
+    click.echo(f"erased {email.strip()}")
 
 
 COMMANDS = [subscribers]

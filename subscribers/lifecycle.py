@@ -1,0 +1,72 @@
+"""The subscriber lifecycle: the one place a status changes.
+
+    pending ──► active ──► unsubscribed | bounced | complained
+       │                        │
+       └──► unsubscribed        └──► pending   (re-subscribing goes through confirmation)
+            bounced | complained
+
+A bounced address may also go back to ``pending`` (a confirmed re-subscription
+proves the mailbox works again); a complaint is final.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from digest.db import utcnow
+from digest.errors import SubscriberError
+from subscribers.models import Subscriber, SubscriberStatus
+
+S = SubscriberStatus
+
+ALLOWED: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
+    S.PENDING: frozenset({S.ACTIVE, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
+    S.ACTIVE: frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
+    S.UNSUBSCRIBED: frozenset({S.PENDING}),
+    S.BOUNCED: frozenset({S.PENDING}),
+    S.COMPLAINED: frozenset(),
+}
+
+# The column stamped when a subscriber enters a status.
+STAMPS: dict[SubscriberStatus, str] = {
+    S.ACTIVE: "confirmed_at",
+    S.UNSUBSCRIBED: "unsubscribed_at",
+    S.BOUNCED: "bounced_at",
+    S.COMPLAINED: "complained_at",
+}
+
+# Statuses that must never be mailed an edition nor silently re-added by an import.
+SUPPRESSED = frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED})
+
+
+class TransitionError(SubscriberError):
+    """A status change the lifecycle does not allow."""
+
+    def __init__(self, address: str, current: SubscriberStatus, wanted: SubscriberStatus) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(address, f"cannot go from {current} to {wanted}")
+
+
+def can_transition(current: SubscriberStatus, wanted: SubscriberStatus) -> bool:
+    return wanted in ALLOWED[current]
+
+
+def transition(
+    subscriber: Subscriber, wanted: SubscriberStatus, now: datetime | None = None
+) -> bool:
+    """Move ``subscriber`` to ``wanted``; False if it is already there (idempotent).
+
+    Raises TransitionError for a change the lifecycle forbids.
+    """
+    current = SubscriberStatus(subscriber.status)
+    if current == wanted:
+        return False
+    if not can_transition(current, wanted):
+        raise TransitionError(subscriber.email, current, wanted)
+    now = now or utcnow()
+    subscriber.status = wanted
+    subscriber.status_changed_at = now
+    if wanted in STAMPS:
+        setattr(subscriber, STAMPS[wanted], now)
+    return True

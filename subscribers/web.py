@@ -1,0 +1,271 @@
+"""Subscriber web routes: subscribe, confirm, one-click unsubscribe (RFC 8058), preferences.
+
+Every link carries a signed token (subscribers.tokens): a forged or truncated
+one answers 400, one for a subscriber who is gone 404, and neither changes
+anything. GETs never change state (link scanners follow them); only POSTs do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from digest.db import transaction
+from digest.errors import SubscriberError
+from digest.paths import builtin_templates
+from digest.settings import Settings
+from subscribers import optin
+from subscribers.addresses import check_name, check_timezone
+from subscribers.lifecycle import TransitionError, transition
+from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.tokens import read_token
+
+MAX_BODY = 16_384
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+SUBSCRIBE_ACK = (
+    "Thanks. If this address can receive mail, a confirmation link is on its way; "
+    "you are subscribed once you open it."
+)
+
+
+class BadToken(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, problem: str) -> None:
+        self.status = status
+        self.problem = problem
+
+
+def page_environment(settings: Settings) -> Environment:
+    loaders = []
+    if settings.templates_dir is not None:
+        loaders.append(FileSystemLoader(str(settings.templates_dir / "web")))
+    loaders.append(FileSystemLoader(str(builtin_templates() / "web")))
+    return Environment(loader=ChoiceLoader(loaders), autoescape=True)
+
+
+async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
+    """The body's fields (URL-encoded form or a JSON object) and whether it was JSON."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadRequest(413, "request body too large")
+    if ctype == "application/json":
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "body is not valid JSON") from None
+        if not isinstance(data, dict) or not all(
+            isinstance(v, str | type(None)) for v in data.values()
+        ):
+            raise BadRequest(400, "expected a JSON object of strings")
+        return {k: v or "" for k, v in data.items()}, True
+    if ctype in ("application/x-www-form-urlencoded", ""):
+        text = body.decode("utf-8", "replace")
+        return dict(parse_qsl(text, keep_blank_values=True)), False
+    raise BadRequest(415, "send application/x-www-form-urlencoded or application/json")
+
+
+def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter:
+    router = APIRouter()
+    env = page_environment(settings)
+    key = settings.signing_key()
+
+    def page(_template: str, _code: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(_template).render(newsletter=settings.newsletter_name, **context)
+        return HTMLResponse(html, status_code=_code, headers=PAGE_HEADERS)
+
+    def message(heading: str, text: str, status: int = 200) -> HTMLResponse:
+        return page("message.html", status, heading=heading, text=text, error=status >= 400)
+
+    def bad_link(status: int) -> HTMLResponse:
+        return message(
+            "This link is not valid",
+            "It may be incomplete or mistyped: copy the whole link from the email.",
+            status,
+        )
+
+    def subscriber_for(session: Session, purpose: str, token: str) -> Subscriber:
+        subscriber_id = read_token(key, purpose, token)
+        if subscriber_id is None:
+            raise BadToken(400)
+        sub = session.get(Subscriber, subscriber_id)
+        if sub is None or sub.erased_at is not None:
+            raise BadToken(404)
+        return sub
+
+    # -- subscribe ------------------------------------------------------------
+
+    @router.get("/subscribe", response_class=HTMLResponse)
+    def subscribe_form() -> HTMLResponse:
+        return page("subscribe.html", email="", name="", error="")
+
+    @router.post("/subscribe")
+    async def subscribe(request: Request, background: BackgroundTasks) -> Response:
+        as_json = "json" in request.headers.get("content-type", "")
+        fields: dict[str, str] = {}
+        try:
+            fields, as_json = await read_fields(request)
+
+            def record() -> optin.Confirmation | None:
+                try:
+                    with transaction(factory) as s:
+                        return optin.request_subscription(
+                            s,
+                            settings,
+                            fields.get("email", ""),
+                            fields.get("name"),
+                            fields.get("timezone"),
+                            source="api" if as_json else "web",
+                        )
+                except IntegrityError:  # a concurrent request for the same address won
+                    return None
+
+            confirmation = await run_in_threadpool(record)
+        except (BadRequest, SubscriberError) as exc:
+            status, problem = (
+                (exc.status, exc.problem) if isinstance(exc, BadRequest) else (400, str(exc))
+            )
+            if as_json:
+                return JSONResponse({"error": problem}, status_code=status)
+            return page(
+                "subscribe.html",
+                status,
+                email=fields.get("email", ""),
+                name=fields.get("name", ""),
+                error=problem,
+            )
+        if confirmation is not None:
+            # After the response: a new address costs no more time than a known one.
+            background.add_task(optin.send_confirmation, settings, confirmation)
+        if as_json:
+            return JSONResponse({"status": "ok", "message": SUBSCRIBE_ACK}, status_code=202)
+        return message("Check your inbox", SUBSCRIBE_ACK)
+
+    # -- confirm --------------------------------------------------------------
+
+    @router.get("/confirm/{token}", response_class=HTMLResponse)
+    def confirm_page(token: str) -> HTMLResponse:
+        try:
+            with factory() as s:
+                sub = subscriber_for(s, "confirm", token)
+                return page("confirm.html", email=sub.email, token=token)
+        except BadToken as exc:
+            return bad_link(exc.status)
+
+    @router.post("/confirm/{token}", response_class=HTMLResponse)
+    def confirm(token: str) -> HTMLResponse:
+        try:
+            with transaction(factory) as s:
+                sub = subscriber_for(s, "confirm", token)
+                optin.confirm(s, sub)
+        except BadToken as exc:
+            return bad_link(exc.status)
+        except TransitionError:
+            return message(
+                "Nothing to confirm",
+                "This address is not waiting for confirmation. To subscribe again, "
+                "use the subscription form.",
+                409,
+            )
+        return message("You are subscribed", "Thanks for confirming. The next edition is yours.")
+
+    # -- unsubscribe (RFC 8058 one-click) ---------------------------------------
+
+    @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+    def unsubscribe_page(token: str) -> HTMLResponse:
+        try:
+            with factory() as s:
+                sub = subscriber_for(s, "unsubscribe", token)
+                subscribed = sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+                return page("unsubscribe.html", email=sub.email, token=token, subscribed=subscribed)
+        except BadToken as exc:
+            return bad_link(exc.status)
+
+    @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+    def unsubscribe(token: str) -> HTMLResponse:
+        # The token is the authority: whatever the body (providers send
+        # "List-Unsubscribe=One-Click", urlencoded or multipart), no cookie or login.
+        try:
+            with transaction(factory) as s:
+                sub = subscriber_for(s, "unsubscribe", token)
+                if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                    transition(sub, SubscriberStatus.UNSUBSCRIBED)
+                email = sub.email
+        except BadToken as exc:
+            return bad_link(exc.status)
+        return message("You are unsubscribed", f"{email} will receive no more emails from us.")
+
+    # -- preferences --------------------------------------------------------------
+
+    def preferences_page(
+        sub: Subscriber, token: str, code: int = 200, **extra: Any
+    ) -> HTMLResponse:
+        return page(
+            "preferences.html",
+            code,
+            token=token,
+            email=sub.email,
+            name=sub.name,
+            timezone=sub.timezone or "",
+            current=str(sub.status),
+            subscribed=sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING),
+            **{"saved": False, "error": "", **extra},
+        )
+
+    @router.get("/preferences/{token}", response_class=HTMLResponse)
+    def preferences(token: str) -> HTMLResponse:
+        try:
+            with factory() as s:
+                return preferences_page(subscriber_for(s, "preferences", token), token)
+        except BadToken as exc:
+            return bad_link(exc.status)
+
+    @router.post("/preferences/{token}", response_class=HTMLResponse)
+    async def preferences_update(token: str, request: Request) -> Response:
+        try:
+            fields, _ = await read_fields(request)
+        except BadRequest as exc:
+            return message("Bad request", exc.problem, exc.status)
+
+        def update() -> Response:
+            with transaction(factory) as s:
+                sub = subscriber_for(s, "preferences", token)
+                action = fields.get("action", "save")
+                if action == "leave":
+                    if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                        transition(sub, SubscriberStatus.UNSUBSCRIBED)
+                    return message(
+                        "You are unsubscribed", f"{sub.email} will receive no more emails from us."
+                    )
+                if action != "save":
+                    return message("Bad request", f"unknown action {action!r}", 400)
+                try:
+                    name = check_name(fields.get("name", sub.name))
+                    zone = check_timezone(fields.get("timezone", sub.timezone or ""))
+                except SubscriberError as exc:
+                    return preferences_page(sub, token, 400, error=str(exc))
+                sub.name, sub.timezone = name, zone
+                return preferences_page(sub, token, saved=True)
+
+        try:
+            return await run_in_threadpool(update)
+        except BadToken as exc:
+            return bad_link(exc.status)
+
+    return router
