@@ -6,11 +6,17 @@ import mailbox
 from collections.abc import Callable
 from pathlib import Path
 
-from digest import delivery, editions, ingest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import delivery, editions, feeds, ingest
 from digest.db import make_engine, session_factory, transaction, upgrade
 from digest.delivery import SendSummary
+from digest.errors import DigestError, SourcesRejected
+from digest.fetch import FetchLimits
+from digest.models import Feed
 from digest.paths import builtin_seeds
-from digest.settings import load_settings
+from digest.settings import Settings, load_settings
 from digest.sink import start_sink
 from digest.smtp import SmtpTransport, parse_smtp_url
 from subscribers import csvio
@@ -33,13 +39,16 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
             upgrade(engine)
             factory = session_factory(engine)
             echo(f"database: {settings.effective_database_url}")
+            stories = ingest.import_paths(factory, [seeds / "stories"])
+            if stories.errors:
+                raise SourcesRejected(stories.errors)
             with transaction(factory) as s:
-                stories = ingest.import_paths(s, [seeds / "stories"])
                 people = csvio.import_csv(s, seeds / "subscribers.csv")
             echo(
                 f"imported {len(stories.added)} new stories, {people.added} new subscribers"
                 f" from {seeds}"
             )
+            echo(_demo_feed(factory, seeds / "feeds" / "demo.xml", settings))
             with transaction(factory) as s:
                 built = editions.build(s)
                 built_id = built.id if built else None
@@ -54,6 +63,18 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
     finally:
         sink.stop()
     return maildir, summary
+
+
+def _demo_feed(factory: sessionmaker[Session], path: Path, settings: Settings) -> str:
+    """Follow the seed feed (a file:// URL, all items backfilled) and fetch it."""
+    url = path.resolve().as_uri()
+    with transaction(factory) as s:
+        known = s.scalar(select(Feed.id).where(Feed.url == url))
+        feed_id = known if known is not None else feeds.add(s, url, "Demo feed", (), 100).id
+    result = feeds.fetch_one(factory, feed_id, FetchLimits.from_settings(settings))
+    if result.error:
+        raise DigestError(result.error)
+    return f"feed {url}: {result.added} new stories"
 
 
 def count_messages(maildir: Path) -> int:

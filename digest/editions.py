@@ -15,9 +15,15 @@ from digest.status import DeliveryState
 
 
 def new_stories(session: Session) -> Sequence[Story]:
-    """Stories in no edition yet, in the order an edition would list them."""
+    """Stories in no edition yet, in the order an edition would list them:
+    higher ``priority`` first (pinned), then newest first (published, else ingested)."""
     placed = select(EditionStory.story_id)
-    return session.scalars(select(Story).where(Story.id.not_in(placed)).order_by(Story.id)).all()
+    newest = func.coalesce(Story.published_at, Story.ingested_at)
+    return session.scalars(
+        select(Story)
+        .where(Story.id.not_in(placed))
+        .order_by(Story.priority.desc(), newest.desc(), Story.id.desc())
+    ).all()
 
 
 def build(session: Session, slot_key: str | None = None) -> Edition | None:

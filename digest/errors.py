@@ -41,13 +41,13 @@ class SourceError(DigestError):
 
 
 class SourcesRejected(DigestError):
-    """Several story sources were bad; nothing was imported."""
+    """Some story sources were bad and not imported (the good ones around them were)."""
 
     def __init__(self, errors: Sequence[SourceError]) -> None:
         self.errors = list(errors)
         noun = "file" if len(self.errors) == 1 else "files"
         lines = "\n".join(str(e) for e in self.errors)
-        super().__init__(f"{lines}\nnothing imported: {len(self.errors)} bad {noun}")
+        super().__init__(f"{lines}\nnot imported: {len(self.errors)} bad {noun}")
 
 
 class EditionError(DigestError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.db import Base, UTCDateTime, str_enum, utcnow
@@ -20,8 +20,15 @@ class Story(Base):
     headline: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text)
     bullets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    body: Mapped[str | None] = mapped_column(Text)  # sanitized HTML, never raw input
     url: Mapped[str | None] = mapped_column(String(2000))
+    canonical_url: Mapped[str | None] = mapped_column(String(2000), index=True)
     source: Mapped[str] = mapped_column(String(1000))
+    source_guid: Mapped[str | None] = mapped_column(String(1000), index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    image_alt: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -34,10 +41,63 @@ class Story(Base):
             "headline": self.headline,
             "summary": self.summary,
             "bullets": list(self.bullets),
+            "body": self.body,
             "url": self.url,
             "source": self.source,
+            "source_guid": self.source_guid,
+            "tags": list(self.tags or []),
+            "image_url": self.image_url,
+            "image_alt": self.image_alt,
+            "priority": self.priority,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
             "ingested_at": self.ingested_at.isoformat(),
         }
+
+
+class Feed(Base):
+    """An RSS/Atom feed followed by URL; fetch problems are recorded here, not raised."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backfill: Mapped[int] = mapped_column(Integer, default=0)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    primed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "url": self.url,
+            "name": self.name,
+            "tags": list(self.tags or []),
+            "created_at": iso(self.created_at),
+            "last_fetched_at": iso(self.last_fetched_at),
+            "last_success_at": iso(self.last_success_at),
+            "last_error": self.last_error,
+        }
+
+
+class SeenFeedItem(Base):
+    """A feed item already handled (stored, or skipped when the feed was added)."""
+
+    __tablename__ = "feed_seen_items"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the GUID
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Edition(Base):

@@ -208,7 +208,10 @@ def _render_template(env: Environment, name: str, context: dict[str, object]) ->
 
 
 def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
-    return tuple(StoryView(s.headline, s.summary, tuple(s.bullets), s.url) for s in stories)
+    return tuple(
+        StoryView(s.headline, s.summary, tuple(s.bullets), s.url, s.image_url, s.image_alt)
+        for s in stories
+    )
 
 
 def render_with(settings: Settings, edition: EditionView, nonce: str | None = None) -> Rendered:

@@ -1,4 +1,4 @@
-"""`digest stories import`: seed text files in, stories out, all or nothing."""
+"""`digest stories import`: seed text files in, stories out, all or nothing per file."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_stories_import_directory_without_story_files_is_an_error(
     (tmp_path / "empty" / "readme.md").write_text("# nothing\n", encoding="utf-8")
     result = ready("stories", "import", "empty", ok=False)
     assert result.exit_code == 1
-    assert result.output == "Error: empty: no story files (*.txt) found\n"
+    assert result.output == "Error: empty: no story files (*.txt, *.md, *.json) found\n"
     assert stored(ready) == []
 
 
@@ -121,16 +121,20 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
-def test_stories_import_bad_file_imports_nothing_not_even_the_good_one(
+def test_stories_import_bad_file_is_reported_and_the_good_one_imported(
     ready: Cli, tmp_path: Path, name: str
 ) -> None:
     data, problem = BAD_FILES[name]
     (tmp_path / f"{name}.txt").write_bytes(data)
     result = ready("stories", "import", str(REFERENCE_STORY), f"{name}.txt", ok=False)
     assert result.exit_code == 1
-    assert result.output.splitlines() == [f"Error: {problem}", "nothing imported: 1 bad file"]
+    assert result.output.splitlines() == [
+        "imported 1 new story from 1 file (0 already known)",
+        f"Error: {problem}",
+        "not imported: 1 bad file",
+    ]
     assert "Traceback" not in result.output
-    assert stored(ready) == []
+    assert [s["headline"] for s in stored(ready)] == [reference_parts()[0]]
 
 
 def test_stories_import_reports_every_bad_file_at_once(ready: Cli, tmp_path: Path) -> None:
@@ -139,11 +143,12 @@ def test_stories_import_reports_every_bad_file_at_once(ready: Cli, tmp_path: Pat
     result = ready("stories", "import", "one.txt", "two.txt", str(REFERENCE_STORY), ok=False)
     assert result.exit_code == 1
     assert result.output.splitlines() == [
+        "imported 1 new story from 1 file (0 already known)",
         "Error: one.txt: empty story file",
         "two.txt:2: missing summary: line 2 must be the summary (dek)",
-        "nothing imported: 2 bad files",
+        "not imported: 2 bad files",
     ]
-    assert stored(ready) == []
+    assert [s["headline"] for s in stored(ready)] == [reference_parts()[0]]
 
 
 def test_stories_import_missing_path_imports_nothing(ready: Cli) -> None:

@@ -76,8 +76,8 @@ def main(ctx: click.Context) -> None:
 
 pass_app = click.make_pass_decorator(App)
 
-from digest.cli import checks, content, people, processes, sending  # noqa: E402
+from digest.cli import checks, content, feeds, people, processes, sending  # noqa: E402
 
-for module in (content, checks, people, processes, sending):
+for module in (content, feeds, checks, people, processes, sending):
     for command in module.COMMANDS:
         main.add_command(command)

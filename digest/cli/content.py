@@ -10,7 +10,7 @@ import click
 from digest import editions, ingest
 from digest.cli import App, emit_json, pass_app
 from digest.db import transaction
-from digest.errors import DigestError
+from digest.errors import DigestError, SourcesRejected
 from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
 from digest.render import EditionView
 
@@ -24,20 +24,27 @@ def stories() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_app
 def stories_import(app: App, paths: tuple[Path, ...]) -> None:
-    """Import story files (seed text format) from files or directories (recursively).
+    """Import story files from files or directories (recursively).
 
-    Every file is checked first: if any is bad, each problem is printed as
-    FILE:LINE: PROBLEM and nothing is imported. A story already stored (same
-    content) is skipped, so importing the same files again adds nothing.
+    Formats by suffix: .txt (seed text), .md (Markdown with YAML front matter),
+    .json (one story or a list); see "Story formats" in the README. Each file is
+    imported in its own transaction: a bad file is reported as FILE:LINE: PROBLEM
+    and changes nothing, the good ones are imported, and the exit status is 1 if
+    any file was bad. A story already stored (same GUID, URL or content) is
+    skipped, so importing the same files again adds nothing.
     """
-    with transaction(app.factory) as s:
-        report = ingest.import_paths(s, list(paths))
-        added = len(report.added)
-    click.echo(
-        f"imported {added} new stor{'y' if added == 1 else 'ies'} "
-        f"from {report.files} file{'s' if report.files != 1 else ''}"
-        f" ({len(report.duplicates)} already known)"
-    )
+    report = ingest.import_paths(app.factory, list(paths))
+    added = len(report.added)
+    known = f"{len(report.duplicates)} already known"
+    if report.updated:
+        known += f", {len(report.updated)} updated"
+    if report.files or not report.errors:
+        click.echo(
+            f"imported {added} new stor{'y' if added == 1 else 'ies'} "
+            f"from {report.files} file{'s' if report.files != 1 else ''} ({known})"
+        )
+    if report.errors:
+        raise SourcesRejected(report.errors)
 
 
 @stories.command("list")

@@ -1,5 +1,27 @@
-"""Story sources: parsers that turn files (and later feeds) into ``StoryDraft``s."""
+"""Story sources: parsers that turn files (and feeds) into ``StoryDraft``s."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+from digest.errors import SourceError
 from digest.sources.draft import StoryDraft
 
-__all__ = ["StoryDraft"]
+SUFFIXES = (".txt", ".md", ".json")
+
+
+def parse_file(path: Path, data: bytes) -> list[StoryDraft]:
+    """The stories in one file, by its suffix; ``SourceError`` if it is not a good one."""
+    from digest.sources import jsonfile, markdown, seedtext
+
+    suffix = path.suffix.lower()
+    if suffix == ".md":
+        return [markdown.parse(path, data)]
+    if suffix == ".json":
+        return jsonfile.parse(path, data)
+    if suffix == ".txt":
+        return [seedtext.parse(path, data)]
+    raise SourceError(path, f"unknown story format {suffix!r} (use {', '.join(SUFFIXES)})")
+
+
+__all__ = ["SUFFIXES", "StoryDraft", "parse_file"]

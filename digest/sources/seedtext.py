@@ -6,13 +6,15 @@ line, then any number of blank lines. UTF-8 with or without a BOM, LF or CRLF.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from digest.errors import SourceError
+from digest.sources import fields
 from digest.sources.draft import StoryDraft
 
 MAX_BYTES = 1_000_000
-MAX_HEADLINE = 500
+MAX_HEADLINE = fields.MAX_HEADLINE
 BULLET = "- "
 
 
@@ -50,8 +52,7 @@ def parse(path: Path, data: bytes) -> StoryDraft:
         raise SourceError(path, "line 1 must be the headline, found a blank line", 1)
     if headline.startswith(BULLET):
         raise SourceError(path, "line 1 must be the headline, found a bullet", 1)
-    if len(headline) > MAX_HEADLINE:
-        raise SourceError(path, f"headline longer than {MAX_HEADLINE} characters", 1)
+    headline = _checked(path, 1, fields.headline, headline)
     if len(lines) < 2:
         raise SourceError(path, "missing summary: line 2 must be the summary (dek)", 2)
     summary = lines[1].strip()
@@ -59,6 +60,7 @@ def parse(path: Path, data: bytes) -> StoryDraft:
         raise SourceError(path, "line 2 must be the summary (dek), found a blank line", 2)
     if summary.startswith(BULLET):
         raise SourceError(path, "line 2 must be the summary (dek), found a bullet", 2)
+    summary = _checked(path, 2, lambda v: fields.line(v, "summary"), summary)
 
     bullets: list[str] = []
     for lineno, line in enumerate(lines[2:], start=3):
@@ -72,8 +74,17 @@ def parse(path: Path, data: bytes) -> StoryDraft:
         body = stripped[2:].strip()
         if not body:
             raise SourceError(path, "empty bullet", lineno)
-        bullets.append(body)
+        bullets.append(_checked(path, lineno, lambda v: fields.line(v, "bullet"), body))
+    if len(bullets) > fields.MAX_BULLETS:
+        raise SourceError(path, f"more than {fields.MAX_BULLETS} bullets", 3 + fields.MAX_BULLETS)
     return StoryDraft(headline=headline, summary=summary, bullets=tuple(bullets), source=str(path))
+
+
+def _checked(path: Path, lineno: int, check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise SourceError(path, str(exc), lineno) from None
 
 
 def _clip(text: str, n: int = 40) -> str:

@@ -1,0 +1,117 @@
+"""Commands about feeds: follow, list, stop following, fetch."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from digest import feeds as feed_store
+from digest.cli import App, emit_json, pass_app
+from digest.db import transaction
+from digest.errors import DigestError
+from digest.fetch import FetchLimits
+from digest.models import Feed
+
+
+@click.group()
+def feeds() -> None:
+    """Follow RSS/Atom feeds and fetch their new items as stories."""
+
+
+def _describe(result: feed_store.FetchResult) -> str:
+    if result.error:
+        return f"feed {result.feed_id} {result.url}: failed: {result.error}"
+    if result.not_modified:
+        return f"feed {result.feed_id} {result.url}: not modified"
+    parts = [f"{result.added} new"]
+    if result.updated:
+        parts.append(f"{result.updated} updated")
+    if result.skipped:
+        parts.append(f"{result.skipped} existing items marked seen")
+    if result.problems:
+        parts.append(f"{len(result.problems)} bad items skipped")
+    return f"feed {result.feed_id} {result.url}: " + ", ".join(parts)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", default="", help="A name to show instead of the feed's title.")
+@click.option("--tags", default="", help="Comma-separated tags given to every story.")
+@click.option(
+    "--backfill",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Take the newest N existing items as stories (the rest are marked seen).",
+)
+@pass_app
+def feeds_add(app: App, url: str, name: str, tags: str, backfill: int) -> None:
+    """Follow the feed at URL (http://, https:// or file://) and fetch it once.
+
+    Items already in the feed are marked seen, so a new feed does not flood the
+    next digest; --backfill N takes the newest N of them as stories.
+    """
+    with transaction(app.factory) as s:
+        feed = feed_store.add(s, url, name, [t for t in tags.split(",") if t.strip()], backfill)
+        feed_id = feed.id
+    click.echo(f"following feed {feed_id}: {url}")
+    result = feed_store.fetch_one(app.factory, feed_id, FetchLimits.from_settings(app.settings))
+    click.echo(_describe(result), err=bool(result.error))
+    if result.error:
+        click.echo("the feed stays followed; `digest feeds fetch` tries again", err=True)
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def feeds_list(app: App, as_json: bool) -> None:
+    """List followed feeds with their last success and last error."""
+    with app.factory() as s:
+        rows = [f.as_dict() for f in s.scalars(select(Feed).order_by(Feed.id))]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no feeds followed")
+    for r in rows:
+        ok = r["last_success_at"] or "never"
+        line = f"{r['id']:>5}  {r['url']}  last success: {ok}"
+        if r["name"]:
+            line += f"  ({r['name']})"
+        click.echo(line)
+        if r["last_error"]:
+            click.echo(f"       last error: {r['last_error']}")
+
+
+@feeds.command("remove")
+@click.argument("ref")
+@pass_app
+def feeds_remove(app: App, ref: str) -> None:
+    """Stop following a feed (REF: its id or URL); its stories stay."""
+    with transaction(app.factory) as s:
+        feed = feed_store.remove(s, ref)
+        feed_id, url = feed.id, feed.url
+    click.echo(f"removed feed {feed_id}: {url}")
+
+
+@feeds.command("fetch")
+@click.argument("ref", required=False)
+@pass_app
+def feeds_fetch(app: App, ref: str | None) -> None:
+    """Fetch every feed (or the one REF names: id or URL) and store new items.
+
+    A failing feed is reported and recorded on the feed; the others are still
+    fetched. The exit status is 1 if any feed failed.
+    """
+    results = feed_store.fetch_all(app.factory, FetchLimits.from_settings(app.settings), ref)
+    if not results:
+        click.echo("no feeds followed: add one with `digest feeds add URL`")
+    for result in results:
+        click.echo(_describe(result))
+    failed = [r for r in results if r.error]
+    if failed:
+        noun = "feed" if len(failed) == 1 else "feeds"
+        raise DigestError(f"{len(failed)} {noun} failed (see `digest feeds list`)")
+
+
+COMMANDS = [feeds]

@@ -1,0 +1,174 @@
+"""Followed feeds: add, list, remove, and fetch new items into stories.
+
+Each feed is fetched and stored in its own transaction. A failure is recorded
+on the feed (``last_error``; ``last_success_at`` stays) and never stops the
+other feeds. A newly added feed is *primed* on its first successful fetch:
+its existing items are marked seen, except the newest ``backfill``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.db import transaction, utcnow
+from digest.errors import DigestError, SourceError
+from digest.fetch import FetchLimits, fetch
+from digest.ingest import Outcome, store_draft
+from digest.models import Feed, SeenFeedItem, Story
+from digest.sources import feed as feed_format
+from digest.sources import fields
+
+OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class FetchResult:
+    feed_id: int
+    url: str
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0  # marked seen when the feed was added
+    not_modified: bool = False
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def check_url(url: str) -> str:
+    url = url.strip()
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in {"http", "https", "file"} or (scheme != "file" and not urlsplit(url).netloc):
+        raise SourceError(url, "feed URL must start with http://, https:// or file://")
+    return url
+
+
+def add(
+    session: Session, url: str, name: str = "", tags: Sequence[str] = (), backfill: int = 0
+) -> Feed:
+    """Follow a feed; ``DigestError`` if it is followed already."""
+    url = check_url(url)
+    if session.scalar(select(Feed.id).where(Feed.url == url)) is not None:
+        raise DigestError(f"feed {url} is already followed (see `digest feeds list`)")
+    if backfill < 0:
+        raise DigestError("--backfill must be 0 or more")
+    try:
+        clean_tags = list(fields.tags(list(tags)))
+        clean_name = fields.line(name, "name", 200) if name.strip() else ""
+    except ValueError as exc:
+        raise DigestError(str(exc)) from None
+    feed = Feed(url=url, name=clean_name, tags=clean_tags, backfill=backfill, created_at=utcnow())
+    session.add(feed)
+    session.flush()
+    return feed
+
+
+def find(session: Session, ref: str) -> Feed:
+    """A feed by id or URL."""
+    feed = (
+        session.get(Feed, int(ref))
+        if ref.isdigit()
+        else session.scalar(select(Feed).where(Feed.url == ref.strip()))
+    )
+    if feed is None:
+        raise DigestError(f"no feed {ref!r} (see `digest feeds list`)")
+    return feed
+
+
+def remove(session: Session, ref: str) -> Feed:
+    """Stop following a feed; its stories stay."""
+    feed = find(session, ref)
+    session.query(SeenFeedItem).filter(SeenFeedItem.feed_id == feed.id).delete()
+    session.delete(feed)
+    session.flush()
+    return feed
+
+
+def fetch_one(factory: sessionmaker[Session], feed_id: int, limits: FetchLimits) -> FetchResult:
+    """Fetch one feed and store its new items; a failure is recorded, not raised."""
+    with factory() as s:
+        feed = s.get(Feed, feed_id)
+        if feed is None:
+            raise DigestError(f"no feed {feed_id}")
+        url, etag, modified = feed.url, feed.etag, feed.last_modified
+    result = FetchResult(feed_id, url)
+    try:
+        got = fetch(url, limits, etag, modified)
+        with transaction(factory) as s:
+            feed = s.get(Feed, feed_id)
+            assert feed is not None
+            feed.last_fetched_at = feed.last_success_at = utcnow()
+            if got.content is None:
+                result.not_modified = True
+            else:
+                parsed = feed_format.parse(
+                    got.url, got.content, got.content_type, feed.name, tuple(feed.tags or [])
+                )
+                result.problems = parsed.problems
+                _store_items(s, feed, parsed.items, result)
+                feed.etag, feed.last_modified = got.etag, got.last_modified
+            feed.last_error = _problem_summary(result.problems)
+    except SourceError as exc:
+        result.error = str(exc)
+        with transaction(factory) as s:
+            feed = s.get(Feed, feed_id)
+            if feed is not None:
+                feed.last_fetched_at = utcnow()
+                feed.last_error = exc.problem
+    return result
+
+
+def fetch_all(
+    factory: sessionmaker[Session], limits: FetchLimits, ref: str | None = None
+) -> list[FetchResult]:
+    """Fetch every feed (or the one ``ref`` names), each on its own."""
+    with factory() as s:
+        ids = [find(s, ref).id] if ref else list(s.scalars(select(Feed.id).order_by(Feed.id)))
+    return [fetch_one(factory, feed_id, limits) for feed_id in ids]
+
+
+def _store_items(
+    session: Session, feed: Feed, items: list[feed_format.FeedItem], result: FetchResult
+) -> None:
+    seen = set(
+        session.scalars(select(SeenFeedItem.item_key).where(SeenFeedItem.feed_id == feed.id))
+    )
+    if feed.primed_at is None:
+        newest = sorted(items, key=lambda i: i.draft.published_at or OLDEST, reverse=True)
+        keep = {i.key for i in newest[: feed.backfill]}
+        for item in items:
+            if item.key not in keep and item.key not in seen:
+                session.add(SeenFeedItem(feed_id=feed.id, item_key=item.key, seen_at=utcnow()))
+                seen.add(item.key)
+                result.skipped += 1
+        feed.primed_at = utcnow()
+        items = [i for i in items if i.key in keep]
+    for item in items:
+        if item.key in seen and not _has_story(session, item):
+            continue  # skipped when the feed was added, or a duplicate of another source
+        outcome, _ = store_draft(session, item.draft)
+        if outcome is Outcome.ADDED:
+            result.added += 1
+        elif outcome is Outcome.UPDATED:
+            result.updated += 1
+        if item.key not in seen:
+            session.add(SeenFeedItem(feed_id=feed.id, item_key=item.key, seen_at=utcnow()))
+            seen.add(item.key)
+    session.flush()
+
+
+def _has_story(session: Session, item: feed_format.FeedItem) -> bool:
+    guid = item.draft.source_guid
+    return session.scalar(select(Story.id).where(Story.source_guid == guid)) is not None
+
+
+def _problem_summary(problems: list[str]) -> str | None:
+    if not problems:
+        return None
+    shown = "; ".join(problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return f"{len(problems)} item(s) skipped: {shown}{more}"
