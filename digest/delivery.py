@@ -1,9 +1,11 @@
 """The delivery manager: drives one edition through the ledger to a transport.
 
-It owns the ledger rows' states and the edition's status; the transport only
-sends bytes. Semantics are at most once: a row is committed as ``sending``
-before the transport is called, and only failures that provably happened
-before the server accepted the message go back to ``pending``.
+It owns batching, parallel sending threads, throttling, backoff and the
+edition's final status (through ``digest.ledger``); the transport only sends
+bytes. Semantics are at most once: a window of rows is committed as
+``sending`` before the first of them goes to the transport, only failures
+that provably happened before the server accepted a message are retried,
+and rows of the window that were never tried go back to ``pending``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,58 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions
+from digest import editions, ledger
 from digest.check import CheckFailed, check_factory
-from digest.db import transaction, utcnow
+from digest.db import transaction
 from digest.errors import DeliveryError, EditionError, SubscriberError
-from digest.mail import MessageFactory, Recipient, message_id, prepare
+from digest.mail import MessageFactory, Recipient, prepare
 from digest.models import Delivery, Edition
+from digest.ratelimit import RateLimit, backoff
 from digest.settings import Settings
-from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.status import DeliveryState, EditionStatus
 from digest.transport import NotSent, Rejected, Transport, Unknown
-from subscribers.models import Subscriber, SubscriberStatus
 
 Progress = Callable[[int], None]
-BATCH = 1000
+
+# Kept for callers that predate digest.ledger.
+open_ledger = ledger.start
+ledger_counts = ledger.counts
+
+
+def finish_if_done(session: Session, edition_id: int) -> bool:
+    return ledger.settle(session, edition_id) == EditionStatus.FINISHED
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    connections: int = 1
+    claim_batch: int = 200
+    window: int = 20
+    lease: float = 120.0
+    max_attempts: int = 5
+    backoff: float = 1.0
+    bounce_limit: int = 3
+    rate_limit: float = 0.0
+    hourly_limit: int = 0
+    status_every: float = 0.5  # seconds between re-reads of the edition status (pause/cancel)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> DeliveryOptions:
+        return cls(
+            connections=s.smtp_connections,
+            claim_batch=s.claim_batch,
+            window=s.sending_window,
+            lease=s.lease_seconds,
+            max_attempts=s.max_attempts,
+            backoff=s.backoff_seconds,
+            bounce_limit=s.bounce_limit,
+            rate_limit=s.rate_limit,
+            hourly_limit=s.hourly_limit,
+        )
 
 
 @dataclass
@@ -39,8 +75,12 @@ class SendSummary:
     sent: int = 0
     failed: int = 0
     unknown: int = 0
+    skipped: int = 0
     already_done: int = 0
     elapsed: float = 0.0
+    status: str = ""
+    recovered_unknown: int = 0
+    bounced: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -48,151 +88,218 @@ class SendSummary:
         return self.sent + self.failed + self.unknown
 
 
-def open_ledger(session: Session, edition: Edition, domain: str) -> bool:
-    """Move a draft edition to running and create its ledger rows, once.
+@dataclass
+class Window:
+    """Outcomes of one window of rows, written in one transaction."""
 
-    The conditional UPDATE makes two concurrent starts harmless: only one
-    creates rows. Returns True when this call started the edition.
-    """
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Edition)
-        .where(Edition.id == edition.id, Edition.status == EditionStatus.DRAFT)
-        .values(status=EditionStatus.RUNNING, started_at=utcnow())
-    )
-    started = result.rowcount
-    if not started:
-        return False
-    ids = session.scalars(
-        select(Subscriber.id)
-        .where(Subscriber.status == SubscriberStatus.ACTIVE)
-        .order_by(Subscriber.id)
-    ).all()
-    now = utcnow()
-    for start in range(0, len(ids), BATCH):
-        session.execute(
-            insert(Delivery),
-            [
-                {
-                    "edition_id": edition.id,
-                    "subscriber_id": sid,
-                    "state": DeliveryState.PENDING,
-                    "message_id": message_id(edition.id, sid, domain),
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for sid in ids[start : start + BATCH]
-            ],
-        )
-    return True
-
-
-def ledger_counts(session: Session, edition_id: int) -> dict[DeliveryState, int]:
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.edition_id == edition_id)
-        .group_by(Delivery.state)
-    )
-    return {DeliveryState(state): n for state, n in rows}
-
-
-def finish_if_done(session: Session, edition_id: int) -> bool:
-    """Mark a running edition finished when no row is still open. The one place that does."""
-    open_rows = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.edition_id == edition_id, Delivery.state.in_(OPEN_DELIVERY_STATES))
-    )
-    if open_rows:
-        return False
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Edition)
-        .where(Edition.id == edition_id, Edition.status == EditionStatus.RUNNING)
-        .values(status=EditionStatus.FINISHED, finished_at=utcnow())
-    )
-    return bool(result.rowcount)
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[ledger.Row, str, int | None]] = field(default_factory=list)
+    unknown: list[tuple[ledger.Row, str]] = field(default_factory=list)
+    release: list[tuple[int, str | None]] = field(default_factory=list)
 
 
 class DeliveryManager:
     def __init__(
-        self, factory: sessionmaker[Session], transport: Transport, messages: MessageFactory
+        self,
+        factory: sessionmaker[Session],
+        transport: Transport,
+        messages: MessageFactory,
+        options: DeliveryOptions | None = None,
     ) -> None:
         self.factory = factory
         self.transport = transport
         self.messages = messages
-
-    def _set(self, delivery_id: int, **values: object) -> None:
-        with transaction(self.factory) as s:
-            s.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+        self.options = options or DeliveryOptions()
+        self.limit = RateLimit(self.options.rate_limit, self.options.hourly_limit)
+        self._lock = threading.Lock()
+        self._halt = threading.Event()  # set on stop, pause/cancel or a fatal transport error
+        self._fatal: BaseException | None = None
+        self._status_at = 0.0
 
     def run(
         self, progress: Progress | None = None, stop: threading.Event | None = None
     ) -> SendSummary:
-        """Send every pending row of the edition; returns what happened.
+        """Send every pending row of the edition with N threads; returns what happened.
 
         Setting ``stop`` (e.g. on SIGTERM) ends the run between two messages.
         """
         edition_id = self.messages.edition_id
         summary = SendSummary(edition_id)
         began = time.monotonic()
+        with transaction(self.factory) as s:
+            _, summary.recovered_unknown = ledger.reap(s, edition_id)
         with self.factory() as s:
-            counts = ledger_counts(s, edition_id)
-            pending = s.execute(
-                select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.name)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING)
-                .order_by(Delivery.id)
-            ).all()
+            counts = ledger.counts(s, edition_id)
         summary.total = sum(counts.values())
-        summary.already_done = summary.total - len(pending)
-        sender = self.messages.sender.addr_spec
+        summary.already_done = summary.total - counts.get(DeliveryState.PENDING, 0)
+        self._stop = stop
+        threads = [
+            threading.Thread(
+                target=self._thread, args=(summary, progress), name=f"send-{i}", daemon=True
+            )
+            for i in range(max(1, self.options.connections))
+        ]
         try:
-            for delivery_id, sub_id, email, name in pending:
-                if stop is not None and stop.is_set():
-                    break
-                self._deliver(delivery_id, Recipient(sub_id, email, name), sender, summary)
-                if progress:
-                    progress(1)
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except BaseException:
+            self._halt.set()  # Ctrl-C in the main thread: threads stop between messages
+            for t in threads:
+                t.join()
+            raise
         finally:
             self.transport.close()
             with transaction(self.factory) as s:
-                finish_if_done(s, edition_id)
+                summary.status = ledger.settle(s, edition_id).value
             summary.elapsed = time.monotonic() - began
+        if self._fatal is not None:
+            raise self._fatal
         return summary
 
-    def _deliver(self, delivery_id: int, to: Recipient, sender: str, summary: SendSummary) -> None:
+    # -- one sending thread ---------------------------------------------------
+
+    def _halted(self) -> bool:
+        if self._halt.is_set():
+            return True
+        if self._stop is not None and self._stop.is_set():
+            self._halt.set()
+            return True
+        now = time.monotonic()
+        if now - self._status_at >= self.options.status_every:
+            self._status_at = now
+            with self.factory() as s:
+                status = s.scalar(
+                    select(Edition.status).where(Edition.id == self.messages.edition_id)
+                )
+            if status != EditionStatus.RUNNING:
+                self._halt.set()
+                return True
+        return False
+
+    def _thread(self, summary: SendSummary, progress: Progress | None) -> None:
+        o = self.options
+        edition_id = self.messages.edition_id
+        try:
+            while not self._halted():
+                with transaction(self.factory) as s:
+                    claim = ledger.claim(s, edition_id, o.claim_batch, o.lease)
+                if not claim.rows:
+                    return
+                self._send_claim(claim, summary, progress)
+        except BaseException as exc:
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = exc
+            self._halt.set()
+
+    def _send_claim(
+        self, claim: ledger.Claim, summary: SendSummary, progress: Progress | None
+    ) -> None:
+        o = self.options
+        rows = claim.rows
+        renewed = time.monotonic()
+        done = Window()
+        held: set[int] = set()
+        sender = self.messages.sender.addr_spec
+        i = 0
+        try:
+            while i < len(rows):
+                window = rows[i : i + o.window]
+                stopping = self._halted()
+                with transaction(self.factory) as s:
+                    self._record(s, claim.token, done, summary)
+                    done = Window()
+                    if time.monotonic() - renewed > o.lease / 3:
+                        ledger.renew(s, claim.token, o.lease)
+                        renewed = time.monotonic()
+                    if stopping:
+                        ledger.release(s, claim.token, [r.delivery_id for r in rows[i:]])
+                        i = len(rows)
+                        return
+                    held = ledger.mark_sending(
+                        s, claim.token, [r.delivery_id for r in window], o.lease
+                    )
+                for r in window:
+                    if r.delivery_id not in held:
+                        continue  # lease lost: another worker or the reaper owns it now
+                    held.discard(r.delivery_id)
+                    if not self.limit.wait(self._stop) or self._halt.is_set():
+                        done.release.append((r.delivery_id, None))
+                        continue
+                    self._deliver(r, sender, done, summary)
+                    if progress:
+                        progress(1)
+                i += len(window)
+        finally:
+            # Whatever happens (a fatal error included), write what we know and
+            # give back rows that never reached the transport.
+            for d in held:
+                done.release.append((d, None))
+            untried = [r.delivery_id for r in rows[i:]]
+            with transaction(self.factory) as s:
+                self._record(s, claim.token, done, summary)
+                if untried:
+                    ledger.release(s, claim.token, untried)
+
+    def _deliver(self, r: ledger.Row, sender: str, done: Window, summary: SendSummary) -> None:
+        to = Recipient(r.subscriber_id, r.email, r.name)
         try:
             message = self.messages.build(to)
         except SubscriberError as exc:
-            self._set(delivery_id, state=DeliveryState.FAILED, last_error=str(exc))
-            summary.failed += 1
-            summary.failures.append((to.email, str(exc)))
+            done.failed.append((r, str(exc), None))
             return
-        for attempt in (1, 2):
-            self._set(delivery_id, state=DeliveryState.SENDING, attempts=Delivery.attempts + 1)
+        last: Exception | None = None
+        for attempt in range(1, self.options.max_attempts + 1):
             try:
-                self.transport.send(sender, to.email, message)
+                self.transport.send(sender, r.email, message)
             except Rejected as exc:
-                self._set(delivery_id, state=DeliveryState.FAILED, last_error=str(exc))
-                summary.failed += 1
-                summary.failures.append((to.email, str(exc)))
-                return
-            except Unknown as exc:
-                self._set(delivery_id, state=DeliveryState.UNKNOWN, last_error=str(exc))
-                summary.unknown += 1
-                summary.failures.append((to.email, str(exc)))
-                return
+                if exc.permanent:
+                    done.failed.append((r, str(exc), exc.code))
+                    return
+                last = exc  # 4xx before the server accepted: safe to try again
             except NotSent as exc:
-                self._set(delivery_id, state=DeliveryState.PENDING, last_error=str(exc))
-                if attempt == 2:
-                    raise DeliveryError(_server(self.transport), str(exc)) from None
-                continue
+                last = exc
+            except Unknown as exc:
+                done.unknown.append((r, str(exc)))
+                return
             except BaseException:
                 # Interrupted mid-send: we cannot know whether it went out.
-                self._set(delivery_id, state=DeliveryState.UNKNOWN, last_error="interrupted")
+                done.unknown.append((r, "interrupted while sending"))
                 raise
-            self._set(delivery_id, state=DeliveryState.SENT, sent_at=utcnow(), last_error=None)
-            summary.sent += 1
+            else:
+                done.sent.append(r.delivery_id)
+                return
+            if attempt < self.options.max_attempts:
+                pause = backoff(attempt, self.options.backoff)
+                if self._halt.wait(pause) or (self._stop is not None and self._stop.is_set()):
+                    done.release.append((r.delivery_id, str(last)))
+                    return
+        if isinstance(last, Rejected):
+            done.failed.append((r, str(last), last.code))
             return
+        done.release.append((r.delivery_id, str(last)))
+        raise DeliveryError(_server(self.transport), str(last))
+
+    def _record(self, s: Session, token: str, w: Window, summary: SendSummary) -> None:
+        ledger.sent(s, token, w.sent)
+        for r, error, code in w.failed:
+            ledger.failed(s, token, r.delivery_id, error, code)
+        for r, error in w.unknown:
+            ledger.unknown(s, token, [r.delivery_id], error)
+        for delivery_id, why in w.release:
+            ledger.release(s, token, [delivery_id], why)
+        hard = [r.subscriber_id for r, _, code in w.failed if code is not None and code >= 500]
+        bounced = ledger.mark_bounced(s, hard, self.options.bounce_limit)
+        with self._lock:
+            summary.sent += len(w.sent)
+            summary.failed += len(w.failed)
+            summary.unknown += len(w.unknown)
+            summary.bounced += len(bounced)
+            summary.failures += [(r.email, error) for r, error, _ in w.failed]
+            summary.failures += [(r.email, error) for r, error in w.unknown]
 
 
 def _server(transport: Transport) -> str:
@@ -209,10 +316,13 @@ def send_edition(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     force: bool = False,
+    retry: DeliveryState | None = None,
+    options: DeliveryOptions | None = None,
 ) -> SendSummary:
     """Render edition ``ref`` once, check it, open its ledger and send every pending row.
 
-    A failed pre-send check raises CheckFailed unless ``force``.
+    A failed pre-send check raises CheckFailed unless ``force``. ``retry``
+    (failed or unknown) first puts those rows back to pending, on purpose.
     ``on_start(edition_id, pending)`` is called before the first message.
     """
     domain = settings.sender.domain or "localhost"
@@ -220,6 +330,10 @@ def send_edition(
         edition = editions.get(s, ref)
         if edition.status == EditionStatus.CANCELLED:
             raise EditionError(f"edition {edition.id} is cancelled", edition.id)
+        if edition.status == EditionStatus.PAUSED:
+            raise EditionError(
+                f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
+            )
         if not edition.placements:
             raise EditionError(f"edition {edition.id} has no stories", edition.id)
         view = editions.view_of(edition)
@@ -228,11 +342,16 @@ def send_edition(
         problems = check_factory(messages)
         if problems and not force:
             raise CheckFailed(edition.id, problems)
-        open_ledger(s, edition, domain)
-        pending = ledger_counts(s, edition.id).get(DeliveryState.PENDING, 0)
+        ledger.start(s, edition, domain)
+        if retry is not None:
+            ledger.retry(s, edition.id, retry)
+    with transaction(factory) as s:
+        ledger.reap(s, edition.id)
+        pending = ledger.counts(s, edition.id).get(DeliveryState.PENDING, 0)
     if on_start:
         on_start(edition.id, pending)
-    return DeliveryManager(factory, transport, messages).run(progress, stop)
+    options = options or DeliveryOptions.from_settings(settings)
+    return DeliveryManager(factory, transport, messages, options).run(progress, stop)
 
 
 def editions_with_pending(session: Session) -> list[int]:

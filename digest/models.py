@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.db import Base, UTCDateTime, str_enum, utcnow
@@ -140,7 +140,10 @@ class Delivery(Base):
     """The ledger: one row per (edition, subscriber), the source of truth for sending."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id"),
+        Index("ix_deliveries_edition_state", "edition_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
@@ -153,5 +156,10 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A claim is (token, lease): only the holder of the token may move the row on.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # host:pid of the claimer
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reply_code: Mapped[int | None] = mapped_column(Integer)
 
     subscriber: Mapped[Subscriber] = relationship()

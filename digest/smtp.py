@@ -1,4 +1,4 @@
-"""SMTP transport over smtplib: one reused connection, stage-aware failures.
+"""SMTP transport over smtplib: a reused connection per thread, stage-aware failures.
 
 Each message goes MAIL / RCPT / DATA step by step, so a failure is known to be
 before acceptance (safe to retry) or after the data went out (outcome unknown).
@@ -7,14 +7,22 @@ before acceptance (safe to retry) or after the data went out (outcome unknown).
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import ConfigError, DeliveryError
 from digest.transport import NotSent, Rejected, Unknown
 
+if TYPE_CHECKING:
+    from digest.settings import Settings
+
+LEADING_DOT = re.compile(rb"(?m)^\.")
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
@@ -54,82 +62,156 @@ def parse_smtp_url(url: str) -> SmtpTarget:
 
 
 class SmtpTransport:
-    """Sends over one SMTP connection, opened lazily and reopened after a drop."""
+    """Sends over SMTP with one reused connection per calling thread.
 
-    def __init__(self, target: SmtpTarget, timeout: float = 30.0) -> None:
+    Connections open lazily, reopen after a drop, and are replaced after
+    ``per_connection`` messages. Thread-safe: the delivery manager's sending
+    threads share one transport, each with its own connection.
+    """
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        timeout: float = 30.0,
+        *,
+        ca_file: str | Path | None = None,
+        per_connection: int = 1000,
+    ) -> None:
         self.target = target
         self.timeout = timeout
-        self._conn: smtplib.SMTP | None = None
+        self.ca_file = str(ca_file) if ca_file else None
+        self.per_connection = per_connection
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[smtplib.SMTP] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTransport:
+        return cls(
+            parse_smtp_url(settings.smtp_url),
+            timeout=settings.smtp_timeout,
+            ca_file=settings.smtp_ca_file,
+            per_connection=settings.smtp_messages_per_connection,
+        )
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()  # verifies the certificate and host name
+        if self.ca_file:
+            try:
+                context.load_verify_locations(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    "DIGEST_SMTP_CA_FILE", f"cannot load {self.ca_file}: {exc}"
+                ) from None
+        return context
 
     def _connect(self) -> smtplib.SMTP:
         t = self.target
-        context = ssl.create_default_context()
         try:
             conn: smtplib.SMTP
             if t.scheme == "smtps":
-                conn = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout, context=context)
+                conn = smtplib.SMTP_SSL(
+                    t.host, t.port, timeout=self.timeout, context=self._context()
+                )
             else:
                 conn = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
             conn.ehlo()
             if t.scheme == "smtp+starttls":
-                conn.starttls(context=context)
+                conn.starttls(context=self._context())
                 conn.ehlo()
             if t.username:
                 conn.login(t.username, t.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(t.display, f"login refused: {exc.smtp_code}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(
+                t.display, f"certificate not trusted: {exc.verify_message}"
+            ) from None
+        except smtplib.SMTPConnectError as exc:
+            raise Rejected(exc.smtp_code, _text(exc.smtp_error), stage="connect") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise NotSent(f"cannot connect to {t.display}: {exc}") from None
+        with self._lock:
+            self._open.add(conn)
+        self._local.count = 0
+        return conn
+
+    def _conn(self) -> smtplib.SMTP:
+        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.count >= self.per_connection:
+            self._quit(conn)
+            conn = None
+        if conn is None:
+            conn = self._local.conn = self._connect()
         return conn
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
-        conn = self._conn
+        conn = self._conn()
+        self._local.count += 1
         try:
             code, reply = conn.mail(sender)
             if code != 250:
-                self._reset()
-                raise Rejected(code, _text(reply))
+                self._reset(conn, code)
+                raise Rejected(code, _text(reply), stage="MAIL")
             code, reply = conn.rcpt(recipient)
             if code not in (250, 251):
-                self._reset()
-                raise Rejected(code, _text(reply))
+                self._reset(conn, code)
+                raise Rejected(code, _text(reply), stage="RCPT")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            self._drop()
+            self._drop(conn)
             raise NotSent(f"connection lost before DATA: {exc}") from None
+        # DATA by hand: a drop before the final dot went out is provably not a delivery;
+        # only a drop (or timeout) while awaiting the reply to the dot is unknown.
         try:
-            code, reply = conn.data(message)
-        except smtplib.SMTPDataError as exc:  # refused the DATA command itself
-            self._reset()
-            raise Rejected(exc.smtp_code, _text(exc.smtp_error)) from None
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                self._reset(conn, code)
+                raise Rejected(code, _text(reply), stage="DATA")
+            body = LEADING_DOT.sub(b"..", message)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            conn.send(body + b".\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            self._drop()
-            raise Unknown(f"connection lost during DATA: {exc}") from None
+            self._drop(conn)
+            raise NotSent(f"connection lost before the end of DATA: {exc}") from None
+        try:
+            code, reply = conn.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._drop(conn)
+            raise Unknown(f"no reply after the final dot: {exc}") from None
         if code != 250:
-            self._reset()
-            raise Rejected(code, _text(reply))
+            self._reset(conn, code)
+            raise Rejected(code, _text(reply), stage="end of DATA")
 
-    def _reset(self) -> None:
-        if self._conn is None:
+    def _reset(self, conn: smtplib.SMTP, code: int) -> None:
+        if code == 421:  # the server is closing the connection
+            self._drop(conn)
             return
         try:
-            self._conn.rset()
+            conn.rset()
         except (OSError, smtplib.SMTPException):
-            self._drop()
+            self._drop(conn)
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+    def _drop(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _quit(self, conn: smtplib.SMTP) -> None:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            conn.quit()
+        self._drop(conn)
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self._conn.quit()
-            self._drop()
+        """Quit every connection (call once the sending threads are done)."""
+        with self._lock:
+            conns = list(self._open)
+        for conn in conns:
+            self._quit(conn)
 
 
 def _text(reply: bytes | str) -> str:

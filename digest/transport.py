@@ -17,9 +17,10 @@ class SendFailure(Exception):
 class Rejected(SendFailure):
     """The server refused the message before accepting it (a 4xx or 5xx reply)."""
 
-    def __init__(self, code: int, reply: str) -> None:
+    def __init__(self, code: int, reply: str, stage: str = "") -> None:
         self.code = code
         self.reply = reply
+        self.stage = stage
         super().__init__(f"{code} {reply}")
 
     @property

@@ -114,6 +114,7 @@ def schedule(app: App) -> None:
     from digest.clock import make_trigger, run_clock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     make_trigger(app.settings)  # fail fast on a bad schedule
     run_clock(app.settings, app.factory)
 
@@ -126,7 +127,7 @@ def worker(app: App, interval: float, once: bool) -> None:
     """Send the pending deliveries of running editions; SIGTERM stops between messages."""
     from digest import delivery
     from digest.cli.sending import describe
-    from digest.smtp import SmtpTransport, parse_smtp_url
+    from digest.smtp import SmtpTransport
 
     stop = threading.Event()
 
@@ -139,7 +140,7 @@ def worker(app: App, interval: float, once: bool) -> None:
         with app.factory() as s:
             todo = delivery.editions_with_pending(s)
         for edition_id in todo:
-            transport = SmtpTransport(parse_smtp_url(settings.smtp_url), settings.smtp_timeout)
+            transport = SmtpTransport.from_settings(settings)
             summary = delivery.send_edition(
                 settings, app.factory, str(edition_id), transport, stop=stop
             )

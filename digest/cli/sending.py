@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import signal
+import threading
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
-from digest import delivery, editions
+from digest import delivery, editions, ledger
 from digest.cli import App, emit_json, on_terminal, pass_app
+from digest.db import transaction
 from digest.delivery import SendSummary
-from digest.smtp import SmtpTransport, parse_smtp_url
+from digest.progress import progress_report
+from digest.smtp import SmtpTransport
 from digest.status import DeliveryState
 
 
@@ -45,20 +48,37 @@ class ProgressBar:
             self._bar.advance(self._task, n)
 
 
-def run_send(app: App, ref: str, echo: bool = True, force: bool = False) -> SendSummary:
+def run_send(
+    app: App,
+    ref: str,
+    echo: bool = True,
+    force: bool = False,
+    retry: DeliveryState | None = None,
+) -> SendSummary:
     """Send edition ``ref`` over the configured SMTP server, with a progress bar."""
     settings = app.settings
-    transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
-    with ProgressBar() as bar:
-        summary = delivery.send_edition(
-            settings,
-            app.factory,
-            ref,
-            transport,
-            on_start=lambda edition_id, pending: bar.start(f"edition {edition_id}", pending),
-            progress=bar.advance,
-            force=force,
-        )
+    transport = SmtpTransport.from_settings(settings)
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        with ProgressBar() as bar:
+            summary = delivery.send_edition(
+                settings,
+                app.factory,
+                ref,
+                transport,
+                on_start=lambda edition_id, pending: bar.start(f"edition {edition_id}", pending),
+                progress=bar.advance,
+                stop=stop,
+                force=force,
+                retry=retry,
+            )
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     if echo:
         click.echo(describe(summary))
         for address, problem in summary.failures[:20]:
@@ -68,33 +88,87 @@ def run_send(app: App, ref: str, echo: bool = True, force: bool = False) -> Send
 
 def describe(s: SendSummary) -> str:
     if s.attempted == 0:
-        return (
+        text = (
             f"edition {s.edition_id}: nothing new to send "
             f"({s.already_done} of {s.total} deliveries already done)"
         )
-    rate = s.attempted / s.elapsed if s.elapsed > 0 else 0.0
-    return (
-        f"edition {s.edition_id}: sent {s.sent}, failed {s.failed}, unknown {s.unknown}"
-        f" ({s.already_done} done before) in {s.elapsed:.1f}s, {rate:.0f} msg/s"
-    )
+    else:
+        rate = s.attempted / s.elapsed if s.elapsed > 0 else 0.0
+        text = (
+            f"edition {s.edition_id}: sent {s.sent}, failed {s.failed}, unknown {s.unknown}"
+            f" ({s.already_done} done before) in {s.elapsed:.1f}s, {rate:.0f} msg/s"
+        )
+    if s.recovered_unknown:
+        text += f"; {s.recovered_unknown} left in flight by a stopped sender are now unknown"
+    if s.bounced:
+        text += f"; {s.bounced} subscribers marked bounced"
+    if s.status in ("paused", "cancelled", "running"):
+        text += f"; edition is {s.status}"
+    return text
 
 
 @click.command()
 @click.argument("ref", default="latest")
 @click.option("--force", is_flag=True, help="Send even if the pre-send check finds problems.")
+@click.option(
+    "--retry",
+    type=click.Choice(["failed", "unknown"]),
+    help="First put the edition's failed (or unknown) deliveries back to pending; "
+    "they are resent with the same Message-ID.",
+)
 @pass_app
-def send(app: App, ref: str, force: bool) -> None:
+def send(app: App, ref: str, force: bool, retry: str | None) -> None:
     """Send an edition (REF: an id or 'latest') to every active subscriber.
 
     The edition is checked first (see `digest check`); on problems nothing is
     sent unless --force. One message per subscriber, recorded in the delivery
     ledger: sending the same edition again sends nothing new (it resumes an
-    interrupted send). Exits with status 1 if any message failed or its
-    outcome is unknown.
+    interrupted send). A message whose outcome is unknown (the sender died
+    after handing it over) is only resent with --retry unknown. SIGTERM or
+    Ctrl-C stops between messages. Exits with status 1 if any message failed
+    or its outcome is unknown.
     """
-    summary = run_send(app, ref, force=force)
+    summary = run_send(app, ref, force=force, retry=DeliveryState(retry) if retry else None)
     if summary.failed or summary.unknown:
         raise SystemExit(1)
+
+
+def _edition_id(app: App, ref: str) -> int:
+    with app.factory() as s:
+        return editions.get(s, ref).id
+
+
+@click.command()
+@click.argument("ref")
+@pass_app
+def pause(app: App, ref: str) -> None:
+    """Pause a running send; running senders stop within a second or two."""
+    edition_id = _edition_id(app, ref)
+    with transaction(app.factory) as s:
+        ledger.pause(s, edition_id)
+    click.echo(f"edition {edition_id}: paused (`digest resume {edition_id}` carries on)")
+
+
+@click.command()
+@click.argument("ref")
+@pass_app
+def resume(app: App, ref: str) -> None:
+    """Resume a paused edition; run `digest send ID` (or a worker) to send the rest."""
+    edition_id = _edition_id(app, ref)
+    with transaction(app.factory) as s:
+        ledger.resume(s, edition_id)
+    click.echo(f"edition {edition_id}: running again; `digest send {edition_id}` sends the rest")
+
+
+@click.command()
+@click.argument("ref")
+@pass_app
+def cancel(app: App, ref: str) -> None:
+    """Cancel an edition for good; deliveries not yet sent are skipped."""
+    edition_id = _edition_id(app, ref)
+    with transaction(app.factory) as s:
+        skipped = ledger.cancel(s, edition_id)
+    click.echo(f"edition {edition_id}: cancelled; {skipped} deliveries skipped")
 
 
 @click.command()
@@ -102,22 +176,22 @@ def send(app: App, ref: str, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def status(app: App, ref: str, as_json: bool) -> None:
-    """Show an edition's status and its deliveries by state."""
+    """Show an edition's status, its deliveries by state, rate, ETA and last errors."""
     with app.factory() as s:
         e = editions.get(s, ref)
-        counts = delivery.ledger_counts(s, e.id)
-        data: dict[str, Any] = {
-            "id": e.id,
-            "status": e.status.value,
-            "started_at": e.started_at.isoformat() if e.started_at else None,
-            "finished_at": e.finished_at.isoformat() if e.finished_at else None,
-            "deliveries": {state.value: counts.get(state, 0) for state in DeliveryState},
-        }
+        data = progress_report(s, e)
     if as_json:
         emit_json(data)
         return
     shown = ", ".join(f"{k} {v}" for k, v in data["deliveries"].items() if v) or "none yet"
-    click.echo(f"edition {data['id']}: {data['status']}; deliveries: {shown}")
+    line = f"edition {data['id']}: {data['status']}; deliveries: {shown}"
+    if data["rate"]:
+        line += f"; {data['rate']:.0f} msg/s"
+    if data["eta_seconds"] is not None:
+        line += f", about {data['eta_seconds']:.0f}s to go"
+    click.echo(line)
+    for err in data["last_errors"]:
+        click.echo(f"  {err['email']} ({err['state']}): {err['error']}")
 
 
-COMMANDS = [send, status]
+COMMANDS = [send, status, pause, resume, cancel]

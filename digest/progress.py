@@ -1,0 +1,57 @@
+"""The operator's view of a send: counts per state, rate, ETA and the last errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest import ledger
+from digest.db import utcnow
+from digest.models import Delivery, Edition
+from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from subscribers.models import Subscriber
+
+RATE_WINDOW = timedelta(seconds=60)
+
+
+def progress_report(session: Session, edition: Edition, errors: int = 5) -> dict[str, Any]:
+    """A JSON-ready report on one edition's deliveries."""
+    counts = ledger.counts(session, edition.id)
+    now = utcnow()
+    since = max(edition.started_at or now, now - RATE_WINDOW)
+    recent = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.edition_id == edition.id, Delivery.sent_at >= since)
+    )
+    seconds = (now - since).total_seconds()
+    rate = (recent or 0) / seconds if seconds > 0 else 0.0
+    open_rows = sum(counts.get(state, 0) for state in OPEN_DELIVERY_STATES)
+    running = edition.status == EditionStatus.RUNNING
+    eta = open_rows / rate if running and rate > 0 and open_rows else None
+    last = session.execute(
+        select(Subscriber.email, Delivery.state, Delivery.last_error)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.edition_id == edition.id,
+            Delivery.state.in_([DeliveryState.FAILED, DeliveryState.UNKNOWN]),
+        )
+        .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
+        .limit(errors)
+    ).all()
+    return {
+        "id": edition.id,
+        "status": edition.status.value,
+        "started_at": edition.started_at.isoformat() if edition.started_at else None,
+        "finished_at": edition.finished_at.isoformat() if edition.finished_at else None,
+        "deliveries": {state.value: counts.get(state, 0) for state in DeliveryState},
+        "rate": round(rate, 1) if running else 0.0,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "last_errors": [
+            {"email": email, "state": DeliveryState(state).value, "error": error or ""}
+            for email, state, error in last
+        ],
+    }

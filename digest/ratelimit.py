@@ -1,0 +1,65 @@
+"""Throttling shared by every sending thread: messages/second, a rolling hourly cap, backoff."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+HOUR = 3600.0
+
+
+class RateLimit:
+    """A global limit of ``per_second`` messages/s and ``per_hour`` in any rolling hour.
+
+    ``wait()`` blocks the calling thread until it may send one message; zero
+    disables a limit. It returns False if ``stop`` was set while waiting.
+    """
+
+    def __init__(
+        self,
+        per_second: float = 0.0,
+        per_hour: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.per_hour = per_hour
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._hour: deque[float] = deque()
+
+    def delay(self) -> float:
+        """Reserve the next slot; returns how long the caller must sleep before using it."""
+        with self._lock:
+            now = self.clock()
+            at = max(now, self._next)
+            if self.per_hour:
+                while self._hour and self._hour[0] <= at - HOUR:
+                    self._hour.popleft()
+                if len(self._hour) >= self.per_hour:
+                    at = max(at, self._hour[0] + HOUR)
+                self._hour.append(at)
+            self._next = at + self.interval
+            return at - now
+
+    def wait(self, stop: threading.Event | None = None) -> bool:
+        if not self.interval and not self.per_hour:
+            return not (stop is not None and stop.is_set())
+        pause = self.delay()
+        if pause <= 0:
+            return not (stop is not None and stop.is_set())
+        if stop is None:
+            time.sleep(pause)
+            return True
+        return not stop.wait(pause)
+
+
+def backoff(attempt: int, base: float, cap: float = 60.0) -> float:
+    """Exponential backoff with jitter: between half and all of base·2^(attempt-1), capped."""
+    if base <= 0:
+        return 0.0
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)

@@ -1,0 +1,101 @@
+"""Helpers for delivery tests: an edition with many subscribers inserted in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from conftest import REFERENCE_STORY, Cli
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import editions, ledger
+from digest.db import make_engine, session_factory, transaction, utcnow
+from digest.delivery import DeliveryManager, DeliveryOptions, SendSummary
+from digest.mail import prepare
+from digest.models import Delivery
+from digest.settings import Settings, load_settings
+from digest.transport import Transport
+from subscribers.models import Subscriber, SubscriberStatus
+
+FAST = DeliveryOptions(connections=3, claim_batch=20, window=5, backoff=0.01, status_every=0)
+
+
+def settings_for(cli: Cli, **extra: Any) -> Settings:
+    values: dict[str, Any] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
+    values.update(extra)
+    return load_settings(**values)
+
+
+def add_subscribers(factory: sessionmaker[Session], n: int, start: int = 0) -> list[str]:
+    emails = [f"reader{i:05d}@example.com" for i in range(start, start + n)]
+    now = utcnow()
+    with transaction(factory) as s:
+        s.execute(
+            insert(Subscriber),
+            [
+                {
+                    "email": e,
+                    "email_key": e,
+                    "name": "",
+                    "status": SubscriberStatus.ACTIVE,
+                    "source": "test",
+                    "created_at": now,
+                    "status_changed_at": now,
+                }
+                for e in emails
+            ],
+        )
+    return emails
+
+
+@dataclass
+class Edition:
+    settings: Settings
+    factory: sessionmaker[Session]
+    id: int
+    emails: list[str]
+
+    def start(self) -> None:
+        with transaction(self.factory) as s:
+            ledger.start(s, editions.get(s, str(self.id)), "localhost")
+
+    def manager(self, transport: Transport, options: DeliveryOptions = FAST) -> DeliveryManager:
+        with self.factory() as s:
+            view = editions.view_of(editions.get(s, str(self.id)))
+        messages = prepare(self.settings, view, self.id)
+        return DeliveryManager(self.factory, transport, messages, options)
+
+    def send(self, transport: Transport, options: DeliveryOptions = FAST) -> SendSummary:
+        return self.manager(transport, options).run()
+
+    def states(self) -> dict[str, str]:
+        with self.factory() as s:
+            rows = s.execute(
+                select(Subscriber.email, Delivery.state)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.edition_id == self.id)
+            ).all()
+        return {email: str(state) for email, state in rows}
+
+    def status(self) -> str:
+        with self.factory() as s:
+            return str(editions.get(s, str(self.id)).status)
+
+
+@contextmanager
+def edition_with(cli: Cli, subscribers: int, **settings: Any) -> Iterator[Edition]:
+    """An initialised database with the reference story in edition 1 and N subscribers."""
+    cli("init")
+    cli("stories", "import", str(REFERENCE_STORY))
+    cfg = settings_for(cli, **settings)
+    engine = make_engine(cfg.effective_database_url)
+    factory = session_factory(engine)
+    try:
+        emails = add_subscribers(factory, subscribers)
+        cli("edition", "build")
+        yield Edition(cfg, factory, 1, emails)
+    finally:
+        engine.dispose()

@@ -1,0 +1,169 @@
+"""The SMTP path against a real aiosmtpd server on 127.0.0.1 that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import Cli
+from sending_setup import FAST, edition_with
+from sqlalchemy import select
+
+from digest.delivery import DeliveryOptions
+from digest.models import Delivery
+from digest.sink import free_port
+from digest.smtp import SmtpTarget, SmtpTransport
+from subscribers.models import Subscriber
+
+
+@dataclass
+class Faulty:
+    """Per-address faults; each fault fires ``times`` times, then the address is accepted."""
+
+    faults: dict[str, tuple[str, int]] = field(default_factory=dict)
+    mail_421: int = 0
+    delivered: list[str] = field(default_factory=list)
+    data_seen: Counter[str] = field(default_factory=Counter)
+
+    def _fire(self, address: str, kind: str) -> bool:
+        fault = self.faults.get(address)
+        if fault is None or fault[0] != kind or fault[1] == 0:
+            return False
+        self.faults[address] = (kind, fault[1] - 1)
+        return True
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.mail_421 > 0:
+            self.mail_421 -= 1
+            return "421 4.3.2 too busy, come back later"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self._fire(address, "451"):
+            return "451 4.7.1 greylisted, try again"
+        if self._fire(address, "550"):
+            return "550 5.1.1 no such user here"
+        if self._fire(address, "drop-before-data"):
+            server.transport.close()
+            return "250 OK"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        self.data_seen[rcpt] += 1
+        if self._fire(rcpt, "drop-after-dot"):
+            server.transport.close()
+            return "250 OK"
+        if self._fire(rcpt, "stall-after-dot"):
+            await asyncio.sleep(3)
+        self.delivered.append(rcpt)
+        return "250 OK queued"
+
+
+@pytest.fixture
+def faulty() -> Iterator[tuple[Faulty, int]]:
+    handler = Faulty()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def states(ed: Any) -> dict[str, tuple[str, str | None, int | None]]:
+    with ed.factory() as s:
+        rows = s.execute(
+            select(Subscriber.email, Delivery.state, Delivery.last_error, Delivery.reply_code)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.edition_id == ed.id)
+        ).all()
+    return {email: (str(state), error, code) for email, state, error, code in rows}
+
+
+def test_smtp_faults_end_in_the_right_state_per_recipient(
+    cli: Cli, faulty: tuple[Faulty, int]
+) -> None:
+    handler, port = faulty
+    with edition_with(cli, 12) as ed:
+        e = ed.emails
+        handler.mail_421 = 2
+        handler.faults = {
+            e[0]: ("451", 2),
+            e[1]: ("550", 1),
+            e[2]: ("drop-before-data", 1),
+            e[3]: ("drop-after-dot", 1),
+            e[4]: ("stall-after-dot", 1),
+            e[5]: ("451", 99),
+        }
+        ed.start()
+        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=1.0)
+        options = DeliveryOptions(connections=2, claim_batch=4, window=2, backoff=0.01)
+        summary = ed.send(transport, options)
+        got = states(ed)
+        assert got[e[0]][0] == "sent"  # greylisted twice, then accepted
+        assert got[e[1]] == ("failed", "550 5.1.1 no such user here", 550)
+        assert got[e[2]][0] == "sent"  # dropped before DATA: provably not sent, retried
+        assert got[e[3]][0] == "unknown"  # dropped after the final dot: not resent
+        assert got[e[4]][0] == "unknown"  # no reply to the final dot in time
+        assert got[e[5]][0] == "failed" and got[e[5]][2] == 451  # temporary, attempts exhausted
+        assert all(got[x][0] == "sent" for x in e[6:])
+        assert (summary.sent, summary.failed, summary.unknown) == (8, 2, 2)
+        assert handler.data_seen[e[3]] == 1 and handler.data_seen[e[4]] == 1
+        # Exactly one accepted message per recipient, never two.
+        assert max(Counter(handler.delivered).values()) == 1
+
+
+def test_smtp_hard_bounces_mark_the_subscriber_bounced(
+    cli: Cli, faulty: tuple[Faulty, int]
+) -> None:
+    handler, port = faulty
+    with edition_with(cli, 2) as ed:
+        handler.faults = {ed.emails[0]: ("550", 1)}
+        ed.start()
+        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port))
+        options = DeliveryOptions(connections=1, bounce_limit=1, backoff=0.01)
+        summary = ed.send(transport, options)
+        assert summary.bounced == 1
+        with ed.factory() as s:
+            status = s.scalar(select(Subscriber.status).where(Subscriber.email == ed.emails[0]))
+        assert status == "bounced"
+
+
+def test_smtp_connection_is_reused_up_to_the_cap(cli: Cli, faulty: tuple[Faulty, int]) -> None:
+    handler, port = faulty
+    connects = Counter[str]()
+
+    class Counting(SmtpTransport):
+        def _connect(self) -> Any:
+            connects["n"] += 1
+            return super()._connect()
+
+    with edition_with(cli, 10) as ed:
+        ed.start()
+        transport = Counting(SmtpTarget("smtp", "127.0.0.1", port), per_connection=4)
+        ed.send(transport, DeliveryOptions(connections=1, window=3))
+    assert len(handler.delivered) == 10
+    assert connects["n"] == 3
+
+
+def test_smtp_refused_connection_leaves_rows_pending(cli: Cli) -> None:
+    with edition_with(cli, 3) as ed:
+        ed.start()
+        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", free_port()), timeout=1)
+        with pytest.raises(Exception, match="cannot connect"):
+            ed.send(transport, FAST)
+        assert {s for s, _, _ in states(ed).values()} == {"pending"}
+        assert ed.status() == "running"
