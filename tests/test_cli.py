@@ -57,9 +57,9 @@ def test_cli_readme_names_every_top_level_command(name: str) -> None:
 
 def test_init_twice_says_up_to_date(cli: Cli) -> None:
     first = cli("init").output
-    assert re.fullmatch(r"database \S+ upgraded from empty to revision [\w,]+\n", first)
+    assert re.fullmatch(r"database \S+ upgraded from empty to revision \w+\n", first)
     second = cli("init").output
-    assert re.fullmatch(r"database \S+ is up to date \(revision [\w,]+\)\n", second)
+    assert re.fullmatch(r"database \S+ is up to date \(revision \w+\)\n", second)
 
 
 @pytest.mark.parametrize(
