@@ -45,6 +45,10 @@ def build(session: Session, slot_key: str | None = None) -> Edition | None:
     return edition
 
 
+def latest_id(session: Session) -> int | None:
+    return session.scalar(select(Edition.id).order_by(Edition.id.desc()).limit(1))
+
+
 def get(session: Session, ref: str) -> Edition:
     """An edition by id, or ``latest`` (the newest); EditionError when there is none."""
     query = select(Edition).options(

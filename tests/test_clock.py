@@ -168,3 +168,16 @@ def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: C
     assert editions.count('"id"') == 1, editions
     received = sorted(r for _, rcpts, _ in captured.envelopes for r in rcpts)
     assert len(received) == 20 and len(set(received)) == 20
+
+
+def test_status_shows_a_skipped_slot(ready: Cli) -> None:
+    settings = settings_for(ready, min_stories=3)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        run_slot(settings, session_factory(engine), datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    finally:
+        engine.dispose()
+    ready.env["DIGEST_MIN_STORIES"] = "3"
+    out = ready("status").output
+    assert "last digest run" in out and "(0 7 * * *|UTC|2026-11-24T07:00): skipped" in out
+    assert "fewer than DIGEST_MIN_STORIES=3" in out

@@ -8,8 +8,9 @@ import threading
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
-from digest import delivery, editions, ledger
+from digest import delivery, editions, ledger, manual
 from digest.cli import App, emit_json, on_terminal, pass_app
+from digest.clock import describe_schedule
 from digest.db import transaction
 from digest.delivery import SendSummary
 from digest.progress import progress_report
@@ -109,6 +110,12 @@ def describe(s: SendSummary) -> str:
 
 @click.command()
 @click.argument("ref", default="latest")
+@click.option(
+    "--now", "now", is_flag=True, help="Build an edition from the new stories and send it."
+)
+@click.option("--to", "to", metavar="EMAIL", help="Send a test to this one address; no ledger.")
+@click.option("--dry-run", is_flag=True, help="Show who would get what; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
 @click.option("--force", is_flag=True, help="Send even if the pre-send check finds problems.")
 @click.option(
     "--retry",
@@ -117,8 +124,22 @@ def describe(s: SendSummary) -> str:
     "they are resent with the same Message-ID.",
 )
 @pass_app
-def send(app: App, ref: str, force: bool, retry: str | None) -> None:
+def send(
+    app: App,
+    ref: str,
+    now: bool,
+    to: str | None,
+    dry_run: bool,
+    as_json: bool,
+    force: bool,
+    retry: str | None,
+) -> None:
     """Send an edition (REF: an id or 'latest') to every active subscriber.
+
+    --now builds an edition from the new stories first and sends it (nothing
+    new: nothing is sent). --to EMAIL sends REF (or 'next') to one address
+    as a test and records nothing. --dry-run lists who would get which
+    message and sends nothing.
 
     The edition is checked first (see `digest check`); on problems nothing is
     sent unless --force. One message per subscriber, recorded in the delivery
@@ -128,9 +149,53 @@ def send(app: App, ref: str, force: bool, retry: str | None) -> None:
     Ctrl-C stops between messages. Exits with status 1 if any message failed
     or its outcome is unknown.
     """
+    if now and ref != "latest":
+        raise click.UsageError("--now builds a new edition: give no REF with it")
+    if to is not None:
+        message_id = manual.test_send(
+            app.settings, app.factory, ref, to, SmtpTransport.from_settings(app.settings)
+        )
+        click.echo(f"test message {message_id} sent to {to} (not recorded in the ledger)")
+        return
+    if dry_run:
+        _print_dry_run(app, ref, now, as_json)
+        return
+    if now:
+        with transaction(app.factory) as s:
+            built = editions.build(s)
+            ref = str(built.id) if built else ""
+        if not ref:
+            click.echo("no new stories: nothing to send")
+            return
+        click.echo(f"built edition {ref}")
     summary = run_send(app, ref, force=force, retry=DeliveryState(retry) if retry else None)
     if summary.failed or summary.unknown:
         raise SystemExit(1)
+
+
+def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
+    plan = manual.dry_run(app.settings, app.factory, "next" if now else ref)
+    if as_json:
+        emit_json(
+            {
+                "edition": plan.edition,
+                "subject": plan.subject,
+                "size": plan.size,
+                "stories": plan.stories,
+                "already_done": plan.already_done,
+                "recipients": [{"email": e, "name": n} for e, n in plan.recipients],
+            }
+        )
+        return
+    click.echo(
+        f"dry run, nothing sent: edition {plan.edition}, {plan.stories} stories,"
+        f" subject {plan.subject!r}, about {plan.size / 1024:.0f} KB per message"
+    )
+    for email, name in plan.recipients:
+        click.echo(f"  would send to {email}" + (f" ({name})" if name else ""))
+    click.echo(
+        f"{len(plan.recipients)} recipients; {plan.already_done} already done for this edition"
+    )
 
 
 def _edition_id(app: App, ref: str) -> int:
@@ -172,16 +237,36 @@ def cancel(app: App, ref: str) -> None:
 
 
 @click.command()
-@click.argument("ref", default="latest")
+@click.argument("ref", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def status(app: App, ref: str, as_json: bool) -> None:
-    """Show an edition's status, its deliveries by state, rate, ETA and last errors."""
+def status(app: App, ref: str | None, as_json: bool) -> None:
+    """Show an edition's status, its deliveries by state, rate, ETA and last errors.
+
+    With no REF: the schedule (next slot, last run of each clock job and its
+    outcome) and the latest edition.
+    """
+    schedule = None if ref else describe_schedule(app.settings, app.factory)
     with app.factory() as s:
-        e = editions.get(s, ref)
-        data = progress_report(s, e)
+        has_editions = ref is not None or editions.latest_id(s) is not None
+        data = progress_report(s, editions.get(s, ref or "latest")) if has_editions else None
     if as_json:
-        emit_json(data)
+        emit_json(data if schedule is None else {"schedule": schedule, "edition": data})
+        return
+    if schedule is not None:
+        click.echo(
+            f"schedule {schedule['schedule']!r} in {schedule['timezone']};"
+            f" next slot {schedule['next_slot']}"
+        )
+        for job, run in schedule["last_runs"].items():
+            detail = f": {run['detail']}" if run["detail"] else ""
+            click.echo(
+                f"  last {job} run {run['ran_at']} ({run['slot']}): {run['outcome']}{detail}"
+            )
+        if not schedule["last_runs"]:
+            click.echo("  the clock has not run yet")
+    if data is None:
+        click.echo("no editions yet")
         return
     shown = ", ".join(f"{k} {v}" for k, v in data["deliveries"].items() if v) or "none yet"
     line = f"edition {data['id']}: {data['status']}; deliveries: {shown}"

@@ -1,0 +1,94 @@
+"""Manual sends that never touch the ledger: a test send to one address, and a dry run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest import editions
+from digest.errors import DeliveryError
+from digest.mail import Recipient, prepare
+from digest.models import Delivery
+from digest.settings import Settings
+from digest.status import DeliveryState
+from digest.transport import SendFailure, Transport
+from subscribers import service
+from subscribers.addresses import check_address
+from subscribers.models import Subscriber, SubscriberStatus
+
+
+def _edition_id(session: Session, ref: str) -> int | None:
+    return None if ref == "next" else editions.get(session, ref).id
+
+
+def test_send(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    ref: str,
+    address: str,
+    transport: Transport,
+) -> str:
+    """Send edition ``ref`` (or ``next``) to one address; returns the Message-ID.
+
+    A known subscriber gets their own links and name; anyone else gets the
+    message as a subscriber with no links of their own would. Nothing is recorded.
+    """
+    email, _ = check_address(address)
+    with factory() as s:
+        view = editions.view(s, ref)
+        edition_id = _edition_id(s, ref)
+        known = service.find(s, email)
+    recipient = Recipient(known.id, known.email, known.name) if known else Recipient(0, email, "")
+    messages = prepare(settings, view, edition_id)
+    data = messages.build(recipient)
+    try:
+        transport.send(messages.sender.addr_spec, recipient.email, data)
+    except SendFailure as exc:
+        raise DeliveryError(settings.smtp_url.split("@")[-1], f"test send refused: {exc}") from None
+    finally:
+        transport.close()
+    return messages.message_id(recipient)
+
+
+@dataclass
+class DryRun:
+    edition: str
+    subject: str
+    size: int
+    stories: int
+    recipients: list[tuple[str, str]] = field(default_factory=list)
+    already_done: int = 0
+
+
+def dry_run(settings: Settings, factory: sessionmaker[Session], ref: str) -> DryRun:
+    """Who would get what if ``ref`` were sent now; nothing is sent or stored."""
+    with factory() as s:
+        view = editions.view(s, ref)
+        edition_id = _edition_id(s, ref)
+        done: set[int] = set()
+        if edition_id is not None:
+            done = set(
+                s.scalars(
+                    select(Delivery.subscriber_id).where(
+                        Delivery.edition_id == edition_id,
+                        Delivery.state.not_in([DeliveryState.PENDING, DeliveryState.CLAIMED]),
+                    )
+                )
+            )
+        active = s.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name)
+            .where(Subscriber.status == SubscriberStatus.ACTIVE)
+            .order_by(Subscriber.id)
+        ).all()
+    messages = prepare(settings, view, edition_id)
+    sample = messages.build(Recipient(0, "preview@example.com", "Preview Reader"))
+    return DryRun(
+        edition=str(edition_id) if edition_id is not None else "next",
+        subject=messages.rendered.subject,
+        size=len(sample),
+        stories=len(view.stories),
+        recipients=[(email, name) for sid, email, name in active if sid not in done],
+        already_done=len(done),
+    )
