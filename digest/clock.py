@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,8 +27,9 @@ from digest.db import transaction, utcnow
 from digest.errors import ConfigError, DigestError
 from digest.runlog import RunOutcome
 from digest.settings import Settings
-from digest.slots import latest_slot, slot_key
+from digest.slots import latest_slot, local_instant, slot_key, wall_slot
 from digest.smtp import SmtpTransport, parse_smtp_url
+from subscribers.models import Subscriber, SubscriberStatus
 
 log = logging.getLogger("digest.clock")
 DIGEST_JOB = "digest"
@@ -45,14 +47,18 @@ def run_slot(
     factory: sessionmaker[Session],
     slot: datetime,
     stop: threading.Event | None = None,
+    *,
+    key: str | None = None,
+    local_slot: datetime | None = None,
 ) -> int | None:
     """Build the edition for one slot (once: the slot key is UNIQUE) and send it.
 
     Setting ``stop`` ends the send between two messages; `digest worker`
-    (or `digest send`) finishes it. Returns the edition id when this call
-    built it, else None.
+    (or `digest send`) finishes it. ``local_slot`` (local-time mode) makes
+    each delivery wait for that wall time in its subscriber's zone. Returns
+    the edition id when this call built it, else None.
     """
-    key = slot_key(settings.schedule, settings.timezone, slot)
+    key = key or slot_key(settings.schedule, settings.timezone, slot)
     try:
         with transaction(factory) as s:
             waiting = len(editions.new_stories(s))
@@ -77,7 +83,9 @@ def run_slot(
     log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
     transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
     try:
-        summary = delivery.send_edition(settings, factory, str(edition_id), transport, stop=stop)
+        summary = delivery.send_edition(
+            settings, factory, str(edition_id), transport, stop=stop, local_slot=local_slot
+        )
     except DigestError as exc:
         with transaction(factory) as s:
             runlog.record(s, DIGEST_JOB, RunOutcome.FAILED, str(exc), key, slot, edition_id)
@@ -108,6 +116,7 @@ def catch_up(
     key = slot_key(settings.schedule, settings.timezone, slot)
     with factory() as s:
         if runlog.has_run_for(s, DIGEST_JOB, key):
+            log.info("slot %s already handled; waiting for the next slot", key)
             return None
     late = now - slot
     if late > timedelta(seconds=settings.misfire_grace_seconds):
@@ -126,8 +135,75 @@ def catch_up(
     return RunOutcome.MISSED
 
 
-def record_missed(settings: Settings, factory: sessionmaker[Session], slot: datetime) -> None:
-    key = slot_key(settings.schedule, settings.timezone, slot)
+def local_zones(session: Session, default_zone: str) -> set[str]:
+    zones = session.scalars(
+        select(Subscriber.timezone)
+        .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.timezone.is_not(None))
+        .distinct()
+    )
+    return {default_zone, *(z for z in zones if z)}
+
+
+def local_key(schedule: str, wall: datetime) -> str:
+    return f"{schedule}|local|{wall:%Y-%m-%dT%H:%M}"
+
+
+def local_tick(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    now: datetime,
+    stop: threading.Event | None = None,
+) -> int | None:
+    """Local-time mode, run every minute: build the edition for the newest slot
+    wall time that any subscriber's zone has reached (once), then send what is due.
+
+    Each delivery waits for the slot's wall time in its subscriber's zone, so
+    the edition is built when the earliest zone gets there.
+    """
+    with factory() as s:
+        zones = local_zones(s, settings.timezone)
+    walls = [w for z in zones if (w := wall_slot(settings.schedule, z, now)) is not None]
+    built: int | None = None
+    if walls:
+        wall = max(walls)
+        key = local_key(settings.schedule, wall)
+        with factory() as s:
+            done = runlog.has_run_for(s, DIGEST_JOB, key)
+            ran_before = bool(runlog.last_runs(s).get(DIGEST_JOB))
+        first_instant = min(local_instant(wall, z) for z in zones)
+        late = now - first_instant
+        if not done and late <= timedelta(seconds=settings.misfire_grace_seconds):
+            built = run_slot(settings, factory, first_instant, stop, key=key, local_slot=wall)
+        elif not done and ran_before:
+            record_missed(settings, factory, first_instant, key)
+    send_due(settings, factory, stop)
+    return built
+
+
+def send_due(
+    settings: Settings, factory: sessionmaker[Session], stop: threading.Event | None = None
+) -> None:
+    """Send the deliveries whose local time has come, in every running edition."""
+    with factory() as s:
+        todo = delivery.editions_with_pending(s)
+    for edition_id in todo:
+        if stop is not None and stop.is_set():
+            return
+        try:
+            summary = delivery.send_edition(
+                settings, factory, str(edition_id), SmtpTransport.from_settings(settings), stop=stop
+            )
+        except DigestError as exc:
+            log.error("edition %s: sending due deliveries failed: %s", edition_id, exc)
+            continue
+        if summary.attempted:
+            log.info("edition %s: sent %s due deliveries", edition_id, summary.sent)
+
+
+def record_missed(
+    settings: Settings, factory: sessionmaker[Session], slot: datetime, key: str | None = None
+) -> None:
+    key = key or slot_key(settings.schedule, settings.timezone, slot)
     detail = "the clock was not running; `digest send --now` builds and sends at once"
     with transaction(factory) as s:
         runlog.record(s, DIGEST_JOB, RunOutcome.MISSED, detail, key, slot)
@@ -149,14 +225,31 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
         except DigestError as exc:
             log.error("scheduled digest failed: %s", exc)
 
-    scheduler.add_job(
-        digest_job,
-        trigger,
-        id=DIGEST_JOB,
-        misfire_grace_time=settings.misfire_grace_seconds,
-        coalesce=True,
-        max_instances=1,
-    )
+    def local_job() -> None:
+        try:
+            local_tick(settings, factory, datetime.now(UTC), stopping)
+        except DigestError as exc:
+            log.error("local-time digest failed: %s", exc)
+
+    if settings.local_time:
+        # Every minute: some subscriber's zone may have reached the slot's wall time.
+        scheduler.add_job(
+            local_job,
+            CronTrigger(minute="*", timezone=UTC),
+            id=DIGEST_JOB,
+            misfire_grace_time=60,
+            coalesce=True,
+            max_instances=1,
+        )
+    else:
+        scheduler.add_job(
+            digest_job,
+            trigger,
+            id=DIGEST_JOB,
+            misfire_grace_time=settings.misfire_grace_seconds,
+            coalesce=True,
+            max_instances=1,
+        )
 
     def on_missed(event: JobExecutionEvent) -> None:
         if event.job_id == DIGEST_JOB:
@@ -180,7 +273,10 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
         settings.min_stories,
     )
     try:
-        catch_up(settings, factory, trigger, datetime.now(trigger.timezone), stopping)
+        if settings.local_time:
+            local_tick(settings, factory, datetime.now(UTC), stopping)
+        else:
+            catch_up(settings, factory, trigger, datetime.now(trigger.timezone), stopping)
     except DigestError as exc:
         log.error("catch-up failed: %s", exc)
     if not stopping.is_set():

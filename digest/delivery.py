@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import editions, ledger
 from digest.check import CheckFailed, check_factory
-from digest.db import transaction
+from digest.db import transaction, utcnow
 from digest.errors import DeliveryError, EditionError, SubscriberError
 from digest.mail import MessageFactory, Recipient, prepare
 from digest.models import Delivery, Edition
@@ -318,12 +319,15 @@ def send_edition(
     force: bool = False,
     retry: DeliveryState | None = None,
     options: DeliveryOptions | None = None,
+    local_slot: datetime | None = None,
 ) -> SendSummary:
     """Render edition ``ref`` once, check it, open its ledger and send every pending row.
 
     A failed pre-send check raises CheckFailed unless ``force``. ``retry``
     (failed or unknown) first puts those rows back to pending, on purpose.
     ``on_start(edition_id, pending)`` is called before the first message.
+    ``local_slot`` (a wall-clock time) makes each subscriber's row wait for
+    that time in their own zone; rows not yet due are left for later sends.
     """
     domain = settings.sender.domain or "localhost"
     with transaction(factory) as s:
@@ -342,7 +346,7 @@ def send_edition(
         problems = check_factory(messages)
         if problems and not force:
             raise CheckFailed(edition.id, problems)
-        ledger.start(s, edition, domain)
+        ledger.start(s, edition, domain, local_slot, settings.timezone)
         if retry is not None:
             ledger.retry(s, edition.id, retry)
     with transaction(factory) as s:
@@ -362,7 +366,11 @@ def editions_with_pending(session: Session) -> list[int]:
             .where(
                 Edition.status == EditionStatus.RUNNING,
                 select(Delivery.id)
-                .where(Delivery.edition_id == Edition.id, Delivery.state == DeliveryState.PENDING)
+                .where(
+                    Delivery.edition_id == Edition.id,
+                    Delivery.state == DeliveryState.PENDING,
+                    ledger.due(utcnow()),
+                )
                 .exists(),
             )
             .order_by(Edition.id)

@@ -19,7 +19,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
@@ -29,6 +29,7 @@ from digest.db import utcnow
 from digest.errors import EditionError
 from digest.mail import message_id
 from digest.models import Delivery, Edition
+from digest.slots import local_instant
 from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
 from subscribers.models import Subscriber, SubscriberStatus
 
@@ -54,11 +55,19 @@ def _update(session: Session, stmt: Any) -> int:
 # -- creating rows and edition status ------------------------------------
 
 
-def start(session: Session, edition: Edition, domain: str) -> bool:
+def start(
+    session: Session,
+    edition: Edition,
+    domain: str,
+    local_slot: datetime | None = None,
+    default_zone: str = "UTC",
+) -> bool:
     """Move a draft edition to running and create a row per active subscriber, once.
 
     The conditional UPDATE makes two concurrent starts harmless: only one
-    creates rows. Returns True when this call started the edition.
+    creates rows. With ``local_slot`` (a wall-clock time) each row waits
+    until that time in its subscriber's zone (``default_zone`` when unset).
+    Returns True when this call started the edition.
     """
     started = _update(
         session,
@@ -68,11 +77,20 @@ def start(session: Session, edition: Edition, domain: str) -> bool:
     )
     if not started:
         return False
-    ids = session.scalars(
-        select(Subscriber.id)
+    people = session.execute(
+        select(Subscriber.id, Subscriber.timezone)
         .where(Subscriber.status == SubscriberStatus.ACTIVE)
         .order_by(Subscriber.id)
     ).all()
+    ids = [sid for sid, _ in people]
+    waits: dict[int, datetime] = {}
+    if local_slot is not None:
+        by_zone: dict[str, datetime] = {}
+        for sid, zone in people:
+            zone = zone or default_zone
+            if zone not in by_zone:
+                by_zone[zone] = local_instant(local_slot, zone)
+            waits[sid] = by_zone[zone]
     now = utcnow()
     for first in range(0, len(ids), INSERT_BATCH):
         session.execute(
@@ -85,6 +103,7 @@ def start(session: Session, edition: Edition, domain: str) -> bool:
                     "message_id": message_id(edition.id, sid, domain),
                     "attempts": 0,
                     "updated_at": now,
+                    "not_before": waits.get(sid),
                 }
                 for sid in ids[first : first + INSERT_BATCH]
             ],
@@ -280,13 +299,18 @@ def reap(session: Session, edition_id: int) -> tuple[int, int]:
     return back, unknown
 
 
+def due(now: datetime) -> Any:
+    """Rows whose local delivery time has come (or that have none)."""
+    return or_(Delivery.not_before.is_(None), Delivery.not_before <= now)
+
+
 def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     """Claim up to ``limit`` pending rows; subscribers no longer active are skipped."""
     token = secrets.token_hex(16)
     now = utcnow()
     pick = (
         select(Delivery.id)
-        .where(Delivery.edition_id == edition_id, Delivery.state == S.PENDING)
+        .where(Delivery.edition_id == edition_id, Delivery.state == S.PENDING, due(now))
         .order_by(Delivery.id)
         .limit(limit)
     )

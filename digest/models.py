@@ -161,5 +161,7 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))  # host:pid of the claimer
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reply_code: Mapped[int | None] = mapped_column(Integer)
+    # Local-time delivery: not sent before this instant (None: as soon as possible).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscriber: Mapped[Subscriber] = relationship()

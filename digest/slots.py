@@ -58,3 +58,19 @@ def slot_key(schedule: str, timezone: str, slot: datetime) -> str:
     """
     local = slot.astimezone(ZoneInfo(timezone))
     return f"{schedule}|{timezone}|{local:%Y-%m-%dT%H:%M}"
+
+
+def local_instant(wall: datetime, zone: str) -> datetime:
+    """The UTC instant at which wall-clock time ``wall`` (naive) happens in ``zone``.
+
+    zoneinfo's rules (fold=0) settle the DST edge cases the way the clock
+    does: a wall time skipped by spring-forward lands an hour later on the
+    clock, one that happens twice (fall-back) means its first occurrence.
+    """
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def wall_slot(schedule: str, zone: str, now: datetime) -> datetime | None:
+    """The newest slot wall time (naive) of cron ``schedule`` reached in ``zone`` by ``now``."""
+    slot = latest_slot(CronTrigger.from_crontab(schedule, timezone=ZoneInfo(zone)), now)
+    return slot.replace(tzinfo=None) if slot is not None else None
