@@ -18,13 +18,15 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, editions, runlog
+from digest import delivery, editions, feeds, runlog
 from digest.db import transaction, utcnow
 from digest.errors import ConfigError, DigestError
+from digest.fetch import FetchLimits
 from digest.runlog import RunOutcome
 from digest.settings import Settings
 from digest.slots import latest_slot, local_instant, slot_key, wall_slot
@@ -200,6 +202,24 @@ def send_due(
             log.info("edition %s: sent %s due deliveries", edition_id, summary.sent)
 
 
+FEEDS_JOB = "feeds"
+
+
+def poll_feeds(settings: Settings, factory: sessionmaker[Session]) -> RunOutcome:
+    """Fetch every feed once; failures are recorded on each feed and in the run log."""
+    results = feeds.fetch_all(factory, FetchLimits.from_settings(settings))
+    added = sum(r.added for r in results)
+    failed = [r for r in results if r.error]
+    detail = f"{len(results)} feeds, {added} new stories"
+    if failed:
+        detail += f", {len(failed)} failed (first: {failed[0].url}: {failed[0].error})"
+    outcome = RunOutcome.FAILED if failed and len(failed) == len(results) else RunOutcome.DONE
+    with transaction(factory) as s:
+        runlog.record(s, FEEDS_JOB, outcome, detail)
+    log.info("feeds polled: %s", detail)
+    return outcome
+
+
 def record_missed(
     settings: Settings, factory: sessionmaker[Session], slot: datetime, key: str | None = None
 ) -> None:
@@ -249,6 +269,17 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
             misfire_grace_time=settings.misfire_grace_seconds,
             coalesce=True,
             max_instances=1,
+        )
+
+    if settings.feed_interval_minutes > 0:
+        scheduler.add_job(
+            lambda: poll_feeds(settings, factory),
+            IntervalTrigger(minutes=settings.feed_interval_minutes),
+            id=FEEDS_JOB,
+            next_run_time=datetime.now(UTC),  # poll once at start, then on the interval
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=settings.feed_interval_minutes * 60,
         )
 
     def on_missed(event: JobExecutionEvent) -> None:

@@ -186,3 +186,22 @@ def test_status_shows_a_skipped_slot(ready: Cli) -> None:
     out = ready("status").output
     assert "last digest run" in out and "(0 7 * * *|UTC|2026-11-24T07:00): skipped" in out
     assert "fewer than DIGEST_MIN_STORIES=3" in out
+
+
+def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
+    from feed_server import serve_feeds
+
+    from digest.clock import poll_feeds
+
+    with serve_feeds() as server:
+        ready("feeds", "add", server.url("rss2.xml"), "--backfill", "1")
+        ready("feeds", "add", server.url("missing.xml"))  # a 404: recorded, never stops others
+        settings = settings_for(ready)
+        engine = make_engine(settings.effective_database_url)
+        try:
+            assert poll_feeds(settings, session_factory(engine)) == RunOutcome.DONE
+        finally:
+            engine.dispose()
+    [(outcome, detail)] = _runs(settings)
+    assert outcome == "done" and detail.startswith("2 feeds, 0 new stories, 1 failed")
+    assert "last feeds run" in ready("status").output
