@@ -23,7 +23,7 @@ class Story(Base):
     body: Mapped[str | None] = mapped_column(Text)  # sanitized HTML, never raw input
     url: Mapped[str | None] = mapped_column(String(2000))
     canonical_url: Mapped[str | None] = mapped_column(String(2000), index=True)
-    source: Mapped[str] = mapped_column(String(1000))
+    source: Mapped[str] = mapped_column(Text)  # a file path or feed URL: no length limit
     source_guid: Mapped[str | None] = mapped_column(String(1000), index=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     image_url: Mapped[str | None] = mapped_column(String(2000))

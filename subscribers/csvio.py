@@ -132,22 +132,28 @@ def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
 
     rows: list[CsvRow] = []
     errors: list[RowError] = []
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) != len(header):
-                errors.append(
-                    RowError(name, line, f"{len(record)} fields, header has {len(header)}")
-                )
-                continue
-            try:
-                rows.append(_parse_record(line, header, record, check_deliverability))
-            except SubscriberError as exc:
-                errors.append(RowError(name, line, str(exc)))
-    except csv.Error as exc:
-        errors.append(RowError(name, reader.line_num, f"bad CSV: {exc}"))
+    while True:
+        # A quoted field may span lines: blame a record on the line it starts on.
+        line = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(name, line, f"bad CSV: {exc}"))
+            break
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            problem = f"{len(record)} fields, header has {len(header)}"
+            if any("\n" in cell for cell in record):
+                problem += " (an unclosed quote runs on into the lines below?)"
+            errors.append(RowError(name, line, problem))
+            continue
+        try:
+            rows.append(_parse_record(line, header, record, check_deliverability))
+        except SubscriberError as exc:
+            errors.append(RowError(name, line, str(exc)))
     if errors:
         raise ImportRejected(name, errors)
     return rows

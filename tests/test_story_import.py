@@ -175,17 +175,7 @@ def test_stories_import_headline_with_a_line_break_is_rejected_or_sent_intact(
     assert "Head" in message["Subject"] and "line" in message["Subject"]
 
 
-def test_stories_import_accepts_a_story_at_a_very_long_path(
-    ready: Cli, tmp_path: Path, backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: stories.source is VARCHAR(1000) but the path is stored unchecked; "
-                "on PostgreSQL a longer path raises StringDataRightTruncation (traceback)",
-            )
-        )
+def test_stories_import_accepts_a_story_at_a_very_long_path(ready: Cli, tmp_path: Path) -> None:
     deep = tmp_path.joinpath(*[c * 210 for c in "abcde"])
     deep.mkdir(parents=True)
     shutil.copy(REFERENCE_STORY, deep / "story.txt")

@@ -161,11 +161,6 @@ def test_subscribers_import_leaves_a_known_address_unchanged(ready: Cli, tmp_pat
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: csvio.read_rows reports reader.line_num, the line where a record ENDS; "
-    "a stray quote swallows the rest of the file and is blamed on the last line",
-)
 def test_subscribers_import_stray_quote_is_blamed_on_its_own_line(
     ready: Cli, tmp_path: Path
 ) -> None:
