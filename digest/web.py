@@ -1,22 +1,35 @@
-"""The web app (``digest serve``): health check and operator previews.
+"""The web app (``digest serve``): app factory, access, errors, security headers.
 
-Operator routes need ``Authorization: Bearer $DIGEST_ADMIN_TOKEN`` when a
-token is configured; ``digest serve`` refuses to bind beyond loopback without one.
+Routes live in ``web_preview`` (operator previews), ``web_editions`` (editions
+and sending), ``web_archive`` (public archive and Atom feed), ``web_api``
+(operator JSON API), ``web_metrics`` (Prometheus) and ``subscribers.web``
+(subscribe, confirm, unsubscribe, preferences). Access rules and CSRF are in
+``web_context``.
 """
 
 from __future__ import annotations
 
-import hmac
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest import editions
+from digest import web_api, web_archive, web_editions, web_metrics, web_preview
 from digest.errors import DigestError, EditionError
-from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
+from digest.paths import builtin_templates
 from digest.settings import Settings
+from digest.web_context import SESSION_COOKIE, SESSION_SECONDS, WebContext, WebError
 from subscribers.web import make_router
 
 SECURITY_HEADERS = {
@@ -24,35 +37,124 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "SAMEORIGIN",
 }
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before any route reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        # Read (at most limit + 1 bytes of) the body here, then replay it to the app.
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = f"request body too large (limit {self.limit} bytes)"
+        response = error_response(scope["path"], 413, problem)
+        await response(scope, receive, send)
+
+
+def wants_json(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def error_response(path: str, status: int, problem: str) -> Response:
+    """The one shape of every error: JSON under /api, a small HTML page elsewhere."""
+    if wants_json(path):
+        return JSONResponse({"error": problem}, status_code=status)
+    from html import escape
+
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<link rel="stylesheet" href="/static/app.css">'
+        f"<title>{status}</title></head><body><main><h1>{status}</h1>"
+        f'<p class="error">{escape(problem)}</p>'
+        + (
+            '<form method="get" action="/login"><button>Log in</button></form>'
+            if status == 401
+            else ""
+        )
+        + '<p><a href="/">Home</a></p></main></body></html>'
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def status_for(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, WebError):
+        return exc.status, exc.problem
+    if isinstance(exc, EditionError):
+        problem = str(exc)
+        # "no edition with id 4", "no new stories", "no editions yet": nothing there.
+        if problem.startswith("no "):
+            return 404, problem
+        if problem.startswith("not an edition id"):
+            return 400, problem
+        return 409, problem  # a state conflict: "edition 3 is finished, not running"
+    if isinstance(exc, DigestError):
+        return 400, str(exc)
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return 400, f"invalid {where}: {first.get('msg', 'bad input')}"
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, str(exc.detail)
+    return 500, "internal error"
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="digest", openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    ctx = WebContext(settings, factory)
 
-    @app.exception_handler(DigestError)
-    async def digest_error(request: Request, exc: DigestError) -> Response:
-        status = 404 if isinstance(exc, EditionError) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
+    async def handle_error(request: Request, exc: Exception) -> Response:
+        status, problem = status_for(exc)
+        return error_response(request.url.path, status, problem)
+
+    for kind in (WebError, DigestError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, handle_error)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
         return response
 
-    def operator(request: Request) -> None:
-        if not settings.admin_token:
-            return
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {settings.admin_token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise PermissionError
+    app.add_middleware(BodyLimit, limit=settings.web_max_body_bytes)
 
-    @app.exception_handler(PermissionError)
-    async def forbidden(request: Request, exc: PermissionError) -> Response:
-        return PlainTextResponse("operator token required", status_code=401)
-
-    @app.get("/healthz", response_class=PlainTextResponse)
+    @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
     def healthz() -> Response:
         try:
             with factory() as s:
@@ -61,21 +163,52 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
             return PlainTextResponse(f"database unreachable: {type(exc).__name__}", 503)
         return PlainTextResponse("ok")
 
-    def preview_html(ref: str) -> HTMLResponse:
-        with factory() as s:
-            view = editions.view(s, ref)
-        _, html = parts_of(prepare(settings, view).build(SAMPLE_RECIPIENT))
-        return HTMLResponse(html)
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        folder = builtin_templates() / "web" / "static"
+        path = folder / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise WebError(404, f"no static file {name!r}")
+        media = STATIC_TYPES.get(path.suffix, "application/octet-stream")
+        return Response(path.read_bytes(), media_type=media)
 
-    @app.get("/preview/next", dependencies=[Depends(operator)])
-    def preview_next() -> HTMLResponse:
-        return preview_html("next")
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> Response:
+        target = "/editions" if ctx.is_operator(request) else "/archive"
+        return RedirectResponse(target, status_code=303)
 
-    @app.get("/editions/{edition_id}/preview", dependencies=[Depends(operator)])
-    def preview_edition(edition_id: int) -> HTMLResponse:
-        return preview_html(str(edition_id))
+    @app.get("/login", include_in_schema=False)
+    def login_form(request: Request) -> Response:
+        return ctx.page(request, "login.html", error="")
 
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        fields = await ctx.form(request)
+        if not ctx.token_ok(fields.get("token", "")):
+            return ctx.page(request, "login.html", 401, error="That is not the admin token.")
+        response = RedirectResponse("/editions", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            ctx.session_cookie(),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=settings.base_url.startswith("https://"),
+        )
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        await ctx.form(request)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    app.include_router(web_preview.make_router(ctx))
+    app.include_router(web_editions.make_router(ctx))
+    app.include_router(web_archive.make_router(ctx))
+    app.include_router(web_api.make_router(ctx), prefix="/api")
+    app.include_router(web_metrics.make_router(ctx))
     # Subscriber pages (subscribe, confirm, unsubscribe, preferences): issue 5.
     app.include_router(make_router(settings, factory))
-
     return app

@@ -226,3 +226,19 @@ def test_feeds_add_rejects_a_url_that_is_not_http_or_file(ready: Cli) -> None:
     assert result.output == (
         "Error: ftp://example.org/feed.xml: feed URL must start with http://, https:// or file://\n"
     )
+
+
+def test_feeds_add_json_reports_the_first_fetch(ready: Cli, server: FeedServer) -> None:
+    out = json.loads(ready("feeds", "add", server.url("rss2.xml"), "--json").output)
+    assert out["feed_id"] == 1 and out["skipped"] == 3 and out["added"] == 0
+    assert out["error"] is None
+
+
+def test_stories_list_shows_pin_and_tags(ready: Cli, tmp_path: Path) -> None:
+    (tmp_path / "pinned.md").write_text(
+        "---\ntitle: Pinned story\nsummary: It stays on top.\npriority: 5\ntags: [city, news]\n"
+        "---\nBody.\n",
+        encoding="utf-8",
+    )
+    ready("stories", "import", str(tmp_path / "pinned.md"))
+    assert "Pinned story [pinned 5] #city #news" in ready("stories", "list").output

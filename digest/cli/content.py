@@ -75,7 +75,10 @@ def stories_list(app: App, only_new: bool, as_json: bool) -> None:
         click.echo("no stories" + (" waiting for an edition" if only_new else ""))
     for item in data:
         where = f"edition {item['edition_id']}" if item["edition_id"] else "new"
-        click.echo(f"{item['id']:>5}  {where:<11} {item['headline']}")
+        extra = f" [pinned {item['priority']}]" if item.get("priority") else ""
+        if item.get("tags"):
+            extra += " #" + " #".join(item["tags"])
+        click.echo(f"{item['id']:>5}  {where:<11} {item['headline']}{extra}")
 
 
 @click.group()

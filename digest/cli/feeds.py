@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 from sqlalchemy import select
 
@@ -44,8 +46,9 @@ def _describe(result: feed_store.FetchResult) -> str:
     show_default=True,
     help="Take the newest N existing items as stories (the rest are marked seen).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the first fetch's result as JSON.")
 @pass_app
-def feeds_add(app: App, url: str, name: str, tags: str, backfill: int) -> None:
+def feeds_add(app: App, url: str, name: str, tags: str, backfill: int, as_json: bool) -> None:
     """Follow the feed at URL (http://, https:// or file://) and fetch it once.
 
     Items already in the feed are marked seen, so a new feed does not flood the
@@ -54,8 +57,12 @@ def feeds_add(app: App, url: str, name: str, tags: str, backfill: int) -> None:
     with transaction(app.factory) as s:
         feed = feed_store.add(s, url, name, [t for t in tags.split(",") if t.strip()], backfill)
         feed_id = feed.id
-    click.echo(f"following feed {feed_id}: {url}")
+    if not as_json:
+        click.echo(f"following feed {feed_id}: {url}")
     result = feed_store.fetch_one(app.factory, feed_id, FetchLimits.from_settings(app.settings))
+    if as_json:
+        emit_json({"feed_id": feed_id, "url": url} | asdict(result))
+        return
     click.echo(_describe(result), err=bool(result.error))
     if result.error:
         click.echo("the feed stays followed; `digest feeds fetch` tries again", err=True)

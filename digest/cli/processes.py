@@ -93,7 +93,7 @@ def smtp_sink(host: str, port: int, maildir: Path) -> None:
 @click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
 @pass_app
 def serve(app: App, host: str, port: int | None) -> None:
-    """Run the web app: /healthz and operator previews (/preview/next, /editions/ID/preview)."""
+    """Run the web app: previews, editions, archive, /api, /metrics and subscriber pages."""
     import uvicorn
 
     from digest.web import create_app

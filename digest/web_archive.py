@@ -1,0 +1,118 @@
+"""The public archive: sent editions on the web, and their Atom feed.
+
+``/archive/{id}`` is where every email's "View in browser" link points
+(``digest.render`` builds it from ``DIGEST_BASE_URL``). Only editions whose
+sending started (running, paused, finished) are public; drafts and cancelled
+editions answer 404. The page is the email's own HTML, filled in for no one
+in particular, under a sandbox CSP: story content never runs script.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest import editions
+from digest.mail import prepare
+from digest.models import Edition
+from digest.render import subject_for
+from digest.status import EditionStatus
+from digest.web_context import WebContext, WebError
+from digest.web_preview import EditionId
+
+PUBLIC = (EditionStatus.RUNNING, EditionStatus.PAUSED, EditionStatus.FINISHED)
+ATOM = "http://www.w3.org/2005/Atom"
+ARCHIVE_CSP = (
+    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'none'; base-uri 'none'"
+)
+FEED_SIZE = 50
+
+
+def public_editions(session: Session, limit: int | None = None) -> list[Edition]:
+    """Editions subscribers have been sent, newest first."""
+    query = select(Edition).where(Edition.status.in_(PUBLIC)).order_by(Edition.id.desc())
+    return list(session.scalars(query.limit(limit) if limit else query))
+
+
+def published_at(edition: Edition) -> datetime:
+    return edition.started_at or edition.created_at
+
+
+def web_html(ctx: WebContext, edition_id: int) -> str:
+    """The web version: the email's HTML with links anyone may follow instead of personal ones."""
+    with ctx.factory() as s:
+        edition = s.get(Edition, edition_id)
+        if edition is None or edition.status not in PUBLIC:
+            raise WebError(404, f"no published edition {edition_id}")
+        view = editions.view(s, str(edition_id))
+    messages = prepare(ctx.settings, view, edition_id)
+    subscribe = f"{ctx.settings.base_url}/subscribe"
+    html, _ = messages.rendered.personalize(
+        {"unsubscribe_url": subscribe, "preferences_url": subscribe, "name": ""}
+    )
+    return html
+
+
+def atom_feed(ctx: WebContext, items: list[tuple[Edition, str, str]]) -> bytes:
+    base = ctx.settings.base_url
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+
+    def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        element.text = text
+        return element
+
+    add(feed, "id", f"{base}/archive")
+    add(feed, "title", ctx.settings.newsletter_name)
+    add(feed, "link", href=f"{base}/archive/feed.xml", rel="self")
+    add(feed, "link", href=f"{base}/archive", rel="alternate")
+    newest = max((published_at(e) for e, _, _ in items), default=None)
+    add(feed, "updated", (newest or datetime(2000, 1, 1)).isoformat())
+    author = add(feed, "author")
+    add(author, "name", ctx.settings.newsletter_name)
+    for edition, title, summary in items:
+        entry = add(feed, "entry")
+        add(entry, "id", f"{base}/archive/{edition.id}")
+        add(entry, "title", title)
+        add(entry, "link", href=f"{base}/archive/{edition.id}", rel="alternate")
+        add(entry, "updated", (edition.finished_at or published_at(edition)).isoformat())
+        add(entry, "published", published_at(edition).isoformat())
+        add(entry, "summary", summary)
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+def make_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def listing(limit: int | None) -> list[tuple[Edition, str, str]]:
+        with ctx.factory() as s:
+            items = []
+            for edition in public_editions(s, limit):
+                view = editions.view_of(editions.get(s, str(edition.id)))
+                title = subject_for(ctx.settings.newsletter_name, view)
+                summary = " · ".join(story.headline for story in view.stories[:3])
+                items.append((edition, title, summary))
+            return items
+
+    @router.get("/archive")
+    def archive(request: Request) -> HTMLResponse:
+        return ctx.page(request, "archive.html", items=listing(None))
+
+    @router.get("/archive/feed.xml")
+    def feed() -> Response:
+        return Response(atom_feed(ctx, listing(FEED_SIZE)), media_type="application/atom+xml")
+
+    @router.get("/archive/{edition_id}")
+    def archived(edition_id: int = EditionId) -> HTMLResponse:
+        return HTMLResponse(
+            web_html(ctx, edition_id), headers={"Content-Security-Policy": ARCHIVE_CSP}
+        )
+
+    return router

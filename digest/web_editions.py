@@ -1,0 +1,153 @@
+"""Operator pages for editions: the list, a detail page with live progress, and actions.
+
+Every action is a CSRF-checked POST. Sending runs in a background thread
+(``delivery.send_edition`` over SMTP) so the request returns at once; the
+detail page refreshes itself (a meta refresh: no script) while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from digest import delivery, editions, ledger, manual
+from digest.check import CheckFailed, check_factory
+from digest.db import transaction
+from digest.errors import EditionError
+from digest.mail import prepare
+from digest.progress import progress_report
+from digest.smtp import SmtpTransport
+from digest.status import EditionStatus
+from digest.web_context import WebContext, WebError
+from digest.web_preview import EditionId
+
+log = logging.getLogger(__name__)
+SENDABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.RUNNING)
+
+
+def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
+    """Check edition ``edition_id`` now, then send it in a background thread.
+
+    Problems the operator can fix (wrong status, failed pre-send check) are
+    raised here, before anything starts; the thread's own failure is kept in
+    ``ctx.send_errors`` for the detail page (the ledger holds what was sent).
+    """
+    with ctx.factory() as s:
+        edition = editions.get(s, str(edition_id))
+        if edition.status not in SENDABLE:
+            raise EditionError(f"edition {edition_id} is {edition.status}, not sendable")
+        if not edition.placements:
+            raise EditionError(f"edition {edition_id} has no stories")
+        view = editions.view_of(edition)
+    if not force:
+        problems = check_factory(prepare(ctx.settings, view, edition_id))
+        if problems:
+            raise CheckFailed(edition_id, problems)
+    if edition_id in ctx.sending:
+        return  # already being sent by this process
+    ctx.sending.add(edition_id)
+    ctx.send_errors.pop(edition_id, None)
+
+    def run() -> None:
+        try:
+            transport = SmtpTransport.from_settings(ctx.settings)
+            delivery.send_edition(
+                ctx.settings, ctx.factory, str(edition_id), transport, force=force
+            )
+        except Exception as exc:  # shown on the detail page; nothing else can report it
+            log.exception("sending edition %s failed", edition_id)
+            ctx.send_errors[edition_id] = str(exc) or type(exc).__name__
+        finally:
+            ctx.sending.discard(edition_id)
+
+    threading.Thread(target=run, name=f"digest-send-{edition_id}", daemon=True).start()
+
+
+def make_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(dependencies=[Depends(ctx.require_operator)], include_in_schema=False)
+
+    def detail(request: Request, edition_id: int, notice: str = "", status: int = 200) -> Response:
+        with ctx.factory() as s:
+            edition = editions.get(s, str(edition_id))
+            report = progress_report(s, edition)
+            stories = [story.headline for story in edition.stories]
+        counts = report["deliveries"]
+        total = sum(counts.values())
+        done = total - sum(counts[k] for k in ("pending", "claimed", "sending"))
+        live = report["status"] == EditionStatus.RUNNING or edition_id in ctx.sending
+        return ctx.page(
+            request,
+            "edition.html",
+            status,
+            report=report,
+            stories=stories,
+            total=total,
+            done=done,
+            live=live,
+            notice=notice,
+            send_error=ctx.send_errors.get(edition_id, ""),
+        )
+
+    @router.get("/editions")
+    def listing(request: Request) -> HTMLResponse:
+        with ctx.factory() as s:
+            rows = editions.list_editions(s)
+            new = len(editions.new_stories(s))
+        return ctx.page(request, "editions.html", rows=rows, new=new)
+
+    @router.post("/editions")
+    async def build(request: Request) -> Response:
+        await ctx.form(request)
+        with transaction(ctx.factory) as s:
+            edition = editions.build(s)
+            edition_id = edition.id if edition else None
+        if edition_id is None:
+            raise WebError(409, "no new stories: nothing to build")
+        return RedirectResponse(f"/editions/{edition_id}", status_code=303)
+
+    @router.get("/editions/{edition_id}")
+    def show(request: Request, edition_id: int = EditionId) -> Response:
+        return detail(request, edition_id)
+
+    @router.post("/editions/{edition_id}/send")
+    async def send(request: Request, edition_id: int = EditionId) -> Response:
+        fields = await ctx.form(request)
+        start_send(ctx, edition_id, force=fields.get("force") == "1")
+        return RedirectResponse(f"/editions/{edition_id}", status_code=303)
+
+    @router.post("/editions/{edition_id}/test")
+    async def test(request: Request, edition_id: int = EditionId) -> Response:
+        fields = await ctx.form(request)
+        address = fields.get("email", "").strip()
+        transport = SmtpTransport.from_settings(ctx.settings)
+        message_id = manual.test_send(
+            ctx.settings, ctx.factory, str(edition_id), address, transport
+        )
+        return detail(request, edition_id, f"Test message {message_id} sent to {address}.")
+
+    @router.post("/editions/{edition_id}/{action}")
+    async def change(request: Request, action: str, edition_id: int = EditionId) -> Response:
+        await ctx.form(request)
+        if action not in ("pause", "resume", "cancel"):
+            raise WebError(404, f"no action {action!r}")
+        apply_action(ctx, edition_id, action)
+        return RedirectResponse(f"/editions/{edition_id}", status_code=303)
+
+    return router
+
+
+def apply_action(ctx: WebContext, edition_id: int, action: str) -> None:
+    """Pause, resume (and carry on sending in the background) or cancel an edition."""
+    with transaction(ctx.factory) as s:
+        editions.get(s, str(edition_id))  # 404 for an unknown id
+        if action == "pause":
+            ledger.pause(s, edition_id)
+        elif action == "resume":
+            ledger.resume(s, edition_id)
+        else:
+            ledger.cancel(s, edition_id)
+    if action == "resume":
+        start_send(ctx, edition_id, force=True)  # it passed (or was forced past) the check

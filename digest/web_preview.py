@@ -1,0 +1,165 @@
+"""Operator previews: the exact message recipients get, built by ``digest.mail``.
+
+The page shows the HTML part in a sandboxed iframe (no scripts, an opaque
+origin) loaded from a separate URL that carries a ``sandbox`` CSP of its own,
+so story content can never run script in the operator's page, even when that
+URL is opened directly. Toggles (width, dark mode, text tab) are CSS only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from digest import editions
+from digest.check import GMAIL_CLIP_BYTES, check_factory
+from digest.mail import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
+from digest.web_context import WebContext, WebError
+from subscribers.models import Subscriber, SubscriberStatus
+
+MAX_ID = 2**31 - 1
+EditionId = PathParam(ge=1, le=MAX_ID, description="edition id")
+SubscriberParam = Query(None, ge=1, le=MAX_ID, description="render as this subscriber")
+# The raw email HTML: shown only inside the sandboxed frame of the preview page.
+EMAIL_CSP = (
+    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'self'; base-uri 'none'"
+)
+DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
+
+
+@dataclass(frozen=True)
+class Preview:
+    ref: str
+    subject: str
+    preheader: str
+    sender: str
+    recipient: Recipient
+    html: str
+    text: str
+    eml: bytes
+    problems: list[str]
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+def recipient_for(ctx: WebContext, subscriber_id: int | None) -> Recipient:
+    if subscriber_id is None:
+        return SAMPLE_RECIPIENT
+    with ctx.factory() as s:
+        sub = s.get(Subscriber, subscriber_id)
+        if sub is None or sub.erased_at is not None:
+            raise WebError(404, f"no subscriber with id {subscriber_id}")
+        return Recipient(sub.id, sub.email, sub.name)
+
+
+def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -> Preview:
+    """Edition ``ref`` (an id or ``next``) as one recipient gets it, through the sending path."""
+    recipient = recipient_for(ctx, subscriber_id)
+    with ctx.factory() as s:
+        view = editions.view(s, ref)
+    messages = prepare(ctx.settings, view, None if ref == "next" else int(ref))
+    eml = messages.build(recipient)
+    text, html = parts_of(eml)
+    return Preview(
+        ref=ref,
+        subject=messages.rendered.subject,
+        preheader=messages.rendered.preheader,
+        sender=messages.sender.display_name or messages.sender.addr_spec,
+        recipient=recipient,
+        html=html,
+        text=text,
+        eml=eml,
+        problems=check_factory(messages),
+    )
+
+
+def email_html(html: str, dark: bool = False) -> HTMLResponse:
+    """The email's HTML under a sandbox CSP; ``dark`` applies its dark-mode CSS unconditionally."""
+    if dark:
+        html = DARK_QUERY.sub("@media all", html)
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": EMAIL_CSP, "Cache-Control": "no-store"}
+    )
+
+
+def make_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(dependencies=[Depends(ctx.require_operator)], include_in_schema=False)
+
+    def page(request: Request, ref: str, base: str, subscriber: int | None) -> HTMLResponse:
+        preview = build_preview(ctx, ref, subscriber)
+        with ctx.factory() as s:
+            people = s.execute(
+                select(Subscriber.id, Subscriber.email, Subscriber.name)
+                .where(Subscriber.status == SubscriberStatus.ACTIVE)
+                .order_by(Subscriber.id)
+                .limit(200)
+            ).all()
+        query = f"?subscriber={subscriber}" if subscriber else ""
+        return ctx.page(
+            request,
+            "preview.html",
+            preview=preview,
+            title="Next edition" if ref == "next" else f"Edition {ref}",
+            base=base,
+            query=query,
+            dark_query=(query + "&" if query else "?") + "scheme=dark",
+            subscribers=people,
+            selected=subscriber,
+            size_kb=preview.html_bytes / 1024,
+            clip_kb=GMAIL_CLIP_BYTES / 1024,
+            clipped=preview.html_bytes > GMAIL_CLIP_BYTES,
+            edition_id=None if ref == "next" else int(ref),
+        )
+
+    def eml(preview: Preview) -> Response:
+        name = "next" if preview.ref == "next" else f"edition-{preview.ref}"
+        return Response(
+            preview.eml,
+            media_type="message/rfc822",
+            headers={"Content-Disposition": f'attachment; filename="{name}.eml"'},
+        )
+
+    @router.get("/preview/next")
+    def preview_next(request: Request, subscriber: int | None = SubscriberParam) -> Response:
+        return page(request, "next", "/preview/next", subscriber)
+
+    @router.get("/preview/next.html")
+    def preview_next_html(
+        subscriber: int | None = SubscriberParam, scheme: str = "light"
+    ) -> Response:
+        return email_html(build_preview(ctx, "next", subscriber).html, scheme == "dark")
+
+    @router.get("/preview/next.eml")
+    def preview_next_eml(subscriber: int | None = SubscriberParam) -> Response:
+        return eml(build_preview(ctx, "next", subscriber))
+
+    @router.get("/editions/{edition_id}/preview")
+    def preview_edition(
+        request: Request, edition_id: int = EditionId, subscriber: int | None = SubscriberParam
+    ) -> Response:
+        return page(request, str(edition_id), f"/editions/{edition_id}/preview", subscriber)
+
+    @router.get("/editions/{edition_id}/preview.html")
+    def preview_edition_html(
+        edition_id: int = EditionId,
+        subscriber: int | None = SubscriberParam,
+        scheme: str = "light",
+    ) -> Response:
+        preview = build_preview(ctx, str(edition_id), subscriber)
+        return email_html(preview.html, scheme == "dark")
+
+    @router.get("/editions/{edition_id}/preview.eml")
+    def preview_edition_eml(
+        edition_id: int = EditionId, subscriber: int | None = SubscriberParam
+    ) -> Response:
+        return eml(build_preview(ctx, str(edition_id), subscriber))
+
+    return router

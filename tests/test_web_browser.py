@@ -1,0 +1,159 @@
+"""The operator preview and the archive in headless Chromium, against a real uvicorn server.
+
+Debian's chromium driven by playwright (see tests/test_browser.py): skipped
+locally when it is missing, a failure on CI (CI=true). Screenshots land in
+the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from conftest import REFERENCE_STORY, Captured, Cli
+from subscriber_web import settings_for
+from test_browser import ARGS, CHROMIUM, ON_CI
+from web_operator import SCRIPT_STORY, wait_for_status, with_stories
+
+from digest.db import make_engine, session_factory
+from digest.sink import free_port
+from digest.status import EditionStatus
+from digest.web import create_app
+
+HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["headline"]]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if ON_CI:
+            pytest.fail(f"{CHROMIUM} missing on CI: install Debian's chromium (make test does)")
+        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; `make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def served(cli: Cli) -> Iterator[tuple[str, Any]]:
+    """The app on a real uvicorn server on 127.0.0.1 (in a thread), and its session factory."""
+    settings = settings_for(cli)
+    engine = make_engine(settings.effective_database_url)
+    factory = session_factory(engine)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, factory), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", factory
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        engine.dispose()
+
+
+def new_page(chromium: Any, base: str) -> Any:
+    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:  # remote images and the like are never fetched
+            route.abort()
+
+    page.route("**/*", local_only)
+    return page
+
+
+def frame_width(page: Any) -> float:
+    return float(page.eval_on_selector("#email-frame", "e => e.getBoundingClientRect().width"))
+
+
+@pytest.fixture
+def site(ready: Cli, tmp_path: Path) -> Cli:
+    with_stories(ready, "reader@example.com")
+    story = tmp_path / "evil.json"
+    import json
+
+    story.write_text(json.dumps(SCRIPT_STORY), encoding="utf-8")
+    ready("stories", "import", str(story))
+    return ready
+
+
+def test_browser_preview_shows_every_headline_and_toggles_without_script(
+    chromium: Any, site: Cli, tmp_path: Path
+) -> None:
+    with served(site) as (base, _):
+        page = new_page(chromium, base)
+        page.goto(f"{base}/preview/next")
+        frame = page.frame_locator("#email-frame")
+        for headline in HEADLINES:
+            frame.get_by_role("heading", name=headline, exact=True).wait_for(timeout=5000)
+        page.screenshot(path=str(tmp_path / "preview-desktop.png"), full_page=True)
+        assert frame_width(page) == 800
+
+        page.click("label[for=w-mobile]")
+        assert frame_width(page) == 375
+        inner = page.frames[1]
+        scroll = inner.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= 375, "horizontal scrolling at 375 px"
+        page.screenshot(path=str(tmp_path / "preview-mobile.png"), full_page=True)
+
+        page.click("label[for=dark]")
+        dark = page.locator("#email-frame-dark")
+        assert dark.is_visible() and not page.locator("#email-frame").is_visible()
+        dark_frame = page.frame_locator("#email-frame-dark")
+        heading = dark_frame.get_by_role("heading", name=HEADLINES[0], exact=True)
+        heading.wait_for(timeout=5000)
+        color = heading.evaluate("e => getComputedStyle(e).color")
+        assert color == "rgb(230, 233, 238)", color  # the email's own dark-mode text colour
+        page.screenshot(path=str(tmp_path / "preview-dark.png"), full_page=True)
+
+        page.click("label[for=w-desktop]")
+        assert dark.evaluate("e => e.getBoundingClientRect().width") == 800
+
+        page.click("label[for=tab-text]")
+        text = page.locator("#email-text")
+        assert text.is_visible() and "US, Israel Show Signs" in text.inner_text()
+        assert not page.locator("#email-frame-dark").is_visible()
+
+        # The story's <script> and onerror handlers ran nowhere.
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        for each in page.frames:
+            assert each.evaluate("typeof window.__pwned") == "undefined", each.url
+        page.close()
+
+
+def test_browser_archive_shows_a_sent_edition(
+    chromium: Any, site: Cli, captured: Captured, tmp_path: Path
+) -> None:
+    site("send", "--now")
+    with served(site) as (base, factory):
+        assert wait_for_status(factory, 1, EditionStatus.FINISHED) == EditionStatus.FINISHED
+        page = new_page(chromium, base)
+        page.goto(f"{base}/archive")
+        page.click("a[href='/archive/1']")
+        page.wait_for_url(f"{base}/archive/1")
+        for headline in HEADLINES:
+            page.get_by_role("heading", name=headline, exact=True).wait_for(timeout=5000)
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        page.screenshot(path=str(tmp_path / "archive.png"), full_page=True)
+        page.close()
+    assert len(captured.envelopes) == 1
