@@ -6,11 +6,12 @@ returns one line per problem (an empty list means it may go out).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email import message_from_bytes, policy
 from html.parser import HTMLParser
 
 from digest.errors import DigestError, RenderError
-from digest.mail import ONE_CLICK, SAMPLE_RECIPIENT, MessageFactory, prepare
+from digest.mail import ONE_CLICK, SAMPLE_RECIPIENT, MessageFactory, parts_of, prepare
 from digest.render import EditionView
 from digest.settings import Settings
 
@@ -49,8 +50,13 @@ class _Links(HTMLParser):
             self.images_without_alt.append(values.get("src") or "?")
 
 
-def check_factory(messages: MessageFactory) -> list[str]:
-    """Problems with an edition's messages, one line each."""
+def check_factory(messages: MessageFactory, probe: MessageFactory | None = None) -> list[str]:
+    """Problems with an edition's messages, one line each.
+
+    ``probe`` is the same edition rendered with story text free of ``{{``/``{%``
+    (see ``probe_for``): template leftovers are looked for there, so a story
+    that quotes template syntax is not mistaken for a broken template.
+    """
     problems: list[str] = []
     values = messages.body_values(SAMPLE_RECIPIENT)
     try:
@@ -82,7 +88,10 @@ def check_factory(messages: MessageFactory) -> list[str]:
     for part, body in (("HTML", html), ("text", text)):
         if unsubscribe not in body:
             problems.append(f"no unsubscribe link in the {part} part")
-        for syntax in ("{{", "{%"):
+    if probe is not None:
+        text, html = parts_of(probe.build(SAMPLE_RECIPIENT))
+    for part, body in (("HTML", html), ("text", text)):
+        for syntax in TEMPLATE_SYNTAX:
             if syntax in body:
                 problems.append(f"unrendered template syntax {syntax!r} in the {part} part")
     header = str(parsed.get("List-Unsubscribe", ""))
@@ -96,12 +105,46 @@ def check_factory(messages: MessageFactory) -> list[str]:
     return problems
 
 
-def check_edition(
+TEMPLATE_SYNTAX = ("{{", "{%")
+
+
+def _defused(text: str) -> str:
+    return text.replace("{", "(")
+
+
+def probe_for(
     settings: Settings, view: EditionView, edition_id: int | None = None
+) -> MessageFactory | None:
+    """The edition rendered with the braces in story text defused, when any story has some."""
+    fields = [t for s in view.stories for t in (s.headline, s.summary, *s.bullets, s.url or "")]
+    if not any(syntax in t for t in fields for syntax in TEMPLATE_SYNTAX):
+        return None
+    defused = replace(
+        view,
+        stories=tuple(
+            replace(
+                s,
+                headline=_defused(s.headline),
+                summary=_defused(s.summary),
+                bullets=tuple(_defused(b) for b in s.bullets),
+            )
+            for s in view.stories
+        ),
+    )
+    return prepare(settings, defused, edition_id)
+
+
+def check_edition(
+    settings: Settings,
+    view: EditionView,
+    edition_id: int | None = None,
+    messages: MessageFactory | None = None,
 ) -> list[str]:
-    """Render and check an edition; a template or MJML failure is a problem, not an error."""
+    """Render (unless ``messages`` is given) and check an edition; a template or MJML
+    failure is a problem, not an error."""
     try:
-        messages = prepare(settings, view, edition_id)
+        messages = messages or prepare(settings, view, edition_id)
+        probe = probe_for(settings, view, edition_id)
     except RenderError as exc:
         return [str(exc)]
-    return check_factory(messages)
+    return check_factory(messages, probe)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import editions, ledger
-from digest.check import CheckFailed, check_factory
+from digest.check import CheckFailed, check_edition
 from digest.db import transaction, utcnow
 from digest.errors import DeliveryError, EditionError, SubscriberError
 from digest.mail import MessageFactory, Recipient, prepare
@@ -343,7 +343,7 @@ def send_edition(
         view = editions.view_of(edition)
         # Render and check before opening the ledger: a failure leaves the edition a draft.
         messages = prepare(settings, view, edition.id)
-        problems = check_factory(messages)
+        problems = check_edition(settings, view, edition.id, messages)
         if problems and not force:
             raise CheckFailed(edition.id, problems)
         ledger.start(s, edition, domain, local_slot, settings.timezone)

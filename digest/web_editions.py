@@ -14,10 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest import delivery, editions, ledger, manual
-from digest.check import CheckFailed, check_factory
+from digest.check import CheckFailed, check_edition
 from digest.db import transaction
 from digest.errors import EditionError
-from digest.mail import prepare
 from digest.progress import progress_report
 from digest.smtp import SmtpTransport
 from digest.status import EditionStatus
@@ -43,7 +42,7 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
             raise EditionError(f"edition {edition_id} has no stories")
         view = editions.view_of(edition)
     if not force:
-        problems = check_factory(prepare(ctx.settings, view, edition_id))
+        problems = check_edition(ctx.settings, view, edition_id)
         if problems:
             raise CheckFailed(edition_id, problems)
     if edition_id in ctx.sending:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from digest import editions
-from digest.check import GMAIL_CLIP_BYTES, check_factory
+from digest.check import GMAIL_CLIP_BYTES, check_edition
 from digest.mail import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
 from digest.web_context import WebContext, WebError
 from subscribers.models import Subscriber, SubscriberStatus
@@ -77,7 +77,7 @@ def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -
         html=html,
         text=text,
         eml=eml,
-        problems=check_factory(messages),
+        problems=check_edition(ctx.settings, view, None if ref == "next" else int(ref), messages),
     )
 
 

@@ -76,3 +76,20 @@ def test_send_refuses_a_failing_edition_unless_forced(
     forced = ready("send", "--force")
     assert "sent 1, failed 0" in forced.output
     assert len(captured.envelopes) == 1
+
+
+def test_check_a_story_quoting_template_syntax_is_not_a_broken_template(
+    ready: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "braces.txt").write_text(
+        "Templates 101: what {{ name }} means\n"
+        "A story about {% raw %} blocks, quoted as text.\n"
+        "- Jinja writes {{ value }} and {% if %} tags.\n",
+        encoding="utf-8",
+    )
+    ready("stories", "import", str(tmp_path / "braces.txt"))
+    result = ready("check", "next")
+    assert result.exit_code == 0, result.output
+    assert "unrendered" not in result.output
+    html = ready("preview", "next").output
+    assert "{{ name }}" in html and "{% if %}" in html
