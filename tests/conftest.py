@@ -176,3 +176,12 @@ def story_dir(tmp_path: Path) -> Path:
     target.mkdir()
     shutil.copy(REFERENCE_STORY, target)
     return target
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A kept folder for screenshots and other test artifacts: var/test-artifacts/TEST."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
+    folder = REPO / "var" / "test-artifacts" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -98,7 +98,7 @@ def site(ready: Cli, tmp_path: Path) -> Cli:
 
 
 def test_browser_preview_shows_every_headline_and_toggles_without_script(
-    chromium: Any, site: Cli, tmp_path: Path
+    chromium: Any, site: Cli, artifacts: Path
 ) -> None:
     with served(site) as (base, _):
         page = new_page(chromium, base)
@@ -106,7 +106,7 @@ def test_browser_preview_shows_every_headline_and_toggles_without_script(
         frame = page.frame_locator("#email-frame")
         for headline in HEADLINES:
             frame.get_by_role("heading", name=headline, exact=True).wait_for(timeout=5000)
-        page.screenshot(path=str(tmp_path / "preview-desktop.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "preview-desktop.png"), full_page=True)
         assert frame_width(page) == 800
 
         page.click("label[for=w-mobile]")
@@ -114,7 +114,7 @@ def test_browser_preview_shows_every_headline_and_toggles_without_script(
         inner = page.frames[1]
         scroll = inner.evaluate("document.documentElement.scrollWidth")
         assert scroll <= 375, "horizontal scrolling at 375 px"
-        page.screenshot(path=str(tmp_path / "preview-mobile.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "preview-mobile.png"), full_page=True)
 
         page.click("label[for=dark]")
         dark = page.locator("#email-frame-dark")
@@ -124,7 +124,7 @@ def test_browser_preview_shows_every_headline_and_toggles_without_script(
         heading.wait_for(timeout=5000)
         color = heading.evaluate("e => getComputedStyle(e).color")
         assert color == "rgb(230, 233, 238)", color  # the email's own dark-mode text colour
-        page.screenshot(path=str(tmp_path / "preview-dark.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "preview-dark.png"), full_page=True)
 
         page.click("label[for=w-desktop]")
         assert dark.evaluate("e => e.getBoundingClientRect().width") == 800
@@ -142,7 +142,7 @@ def test_browser_preview_shows_every_headline_and_toggles_without_script(
 
 
 def test_browser_archive_shows_a_sent_edition(
-    chromium: Any, site: Cli, captured: Captured, tmp_path: Path
+    chromium: Any, site: Cli, captured: Captured, artifacts: Path
 ) -> None:
     site("send", "--now")
     with served(site) as (base, factory):
@@ -154,6 +154,6 @@ def test_browser_archive_shows_a_sent_edition(
         for headline in HEADLINES:
             page.get_by_role("heading", name=headline, exact=True).wait_for(timeout=5000)
         assert page.evaluate("typeof window.__pwned") == "undefined"
-        page.screenshot(path=str(tmp_path / "archive.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "archive.png"), full_page=True)
         page.close()
     assert len(captured.envelopes) == 1
