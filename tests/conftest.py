@@ -185,3 +185,34 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     folder = REPO / "var" / "test-artifacts" / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# Headless Chromium: Debian's chromium driven by playwright (its own browser
+# download does not work here). `make test` installs chromium when missing;
+# without it browser tests skip locally and fail on CI (CI=true).
+CHROMIUM = Path("/usr/bin/chromium")
+ON_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if ON_CI:
+            pytest.fail(f"{CHROMIUM} missing on CI: install Debian's chromium (make test does)")
+        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; `make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

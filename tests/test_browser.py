@@ -6,41 +6,13 @@ skipped locally, and fails on CI (CI=true), where the browser must be present.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixed_edition import fixed_factory, fixed_stories, fixed_view
 
 from digest.mail import Recipient, parts_of
-
-CHROMIUM = Path("/usr/bin/chromium")
-ON_CI = os.environ.get("CI", "").lower() == "true"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        if ON_CI:
-            pytest.fail(f"{CHROMIUM} missing on CI: install Debian's chromium (make test does)")
-        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; `make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +26,11 @@ def digest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("width", [375, 800])
 def test_browser_digest_fits_the_width_and_shows_every_headline(
-    browser: object, digest_file: Path, width: int
+    chromium: Any, digest_file: Path, width: int
 ) -> None:
-    from playwright.sync_api import Browser, Route
+    from playwright.sync_api import Route
 
-    assert isinstance(browser, Browser)
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = chromium.new_page(viewport={"width": width, "height": 900})
     external: list[str] = []
 
     def local_only(route: Route) -> None:

@@ -1,8 +1,8 @@
 """The operator preview and the archive in headless Chromium, against a real uvicorn server.
 
-Debian's chromium driven by playwright (see tests/test_browser.py): skipped
+Debian's chromium driven by playwright (the `chromium` fixture in conftest): skipped
 locally when it is missing, a failure on CI (CI=true). Screenshots land in
-the test's tmp dir.
+var/test-artifacts/.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pytest
 import uvicorn
 from conftest import REFERENCE_STORY, Captured, Cli
 from subscriber_web import settings_for
-from test_browser import ARGS, CHROMIUM, ON_CI
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
 
 from digest.db import make_engine, session_factory
@@ -27,22 +26,6 @@ from digest.status import EditionStatus
 from digest.web import create_app
 
 HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["headline"]]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if ON_CI:
-            pytest.fail(f"{CHROMIUM} missing on CI: install Debian's chromium (make test does)")
-        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium; `make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @contextmanager
