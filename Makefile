@@ -13,6 +13,7 @@ help:
 	@echo "              when DIGEST_TEST_DATABASE_URL is set)"
 	@echo "make bench  - per-recipient message cost (MIME bytes vs EmailMessage), then a send to"
 	@echo "              10k and 100k subscribers through a local SMTP sink vs naive/raw references"
+	@echo "              and a 100k-row subscriber CSV import vs a row-by-row reference"
 	@echo "make run    - web, clock, worker and a capture SMTP sink with honcho (Procfile.dev)"
 	@echo "make clean  - remove var/ (demo database and Maildir)"
 
@@ -64,6 +65,7 @@ smtp-sink:
 bench: $(VENV)/.installed smtp-sink
 	$(BIN)/python bench/bench_mime.py
 	$(BIN)/python bench/bench_send.py
+	$(BIN)/python bench/bench_import.py
 
 test: lint typecheck pytest
 

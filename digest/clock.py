@@ -30,7 +30,7 @@ from digest.fetch import FetchLimits
 from digest.runlog import RunOutcome
 from digest.settings import Settings
 from digest.slots import latest_slot, local_instant, slot_key, wall_slot
-from digest.smtp import SmtpTransport, parse_smtp_url
+from digest.transport import open_transport
 from subscribers.models import Subscriber, SubscriberStatus
 
 log = logging.getLogger("digest.clock")
@@ -83,7 +83,7 @@ def run_slot(
         log.info("slot %s already has an edition (another clock took it)", key)
         return None
     log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
-    transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.smtp_timeout)
+    transport = open_transport(settings)
     try:
         summary = delivery.send_edition(
             settings, factory, str(edition_id), transport, stop=stop, local_slot=local_slot
@@ -193,7 +193,7 @@ def send_due(
             return
         try:
             summary = delivery.send_edition(
-                settings, factory, str(edition_id), SmtpTransport.from_settings(settings), stop=stop
+                settings, factory, str(edition_id), open_transport(settings), stop=stop
             )
         except DigestError as exc:
             log.error("edition %s: sending due deliveries failed: %s", edition_id, exc)

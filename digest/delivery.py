@@ -19,13 +19,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions, ledger
+from digest import editions, hourly, ledger
 from digest.check import CheckFailed, check_edition
 from digest.db import transaction, utcnow
-from digest.errors import DeliveryError, EditionError, SubscriberError
+from digest.errors import DeliveryError, DigestError, EditionError, SubscriberError
 from digest.mail import MessageFactory, Recipient, prepare
 from digest.models import Delivery, Edition
-from digest.ratelimit import RateLimit, backoff
+from digest.ratelimit import HourlyCapReached, RateLimit, backoff
 from digest.settings import Settings
 from digest.status import DeliveryState, EditionStatus
 from digest.transport import NotSent, Rejected, Transport, Unknown
@@ -53,6 +53,8 @@ class DeliveryOptions:
     rate_limit: float = 0.0
     hourly_limit: int = 0
     status_every: float = 0.5  # seconds between re-reads of the edition status (pause/cancel)
+    hourly_max_wait: float = 60.0  # wait this long at most for the hourly cap, else stop for now
+    max_rows: int = 0  # claim at most this many rows in this run (a queue chunk); 0 = all
 
     @classmethod
     def from_settings(cls, s: Settings) -> DeliveryOptions:
@@ -82,6 +84,7 @@ class SendSummary:
     status: str = ""
     recovered_unknown: int = 0
     bounced: int = 0
+    held_back: str = ""  # why rows were left pending on purpose (e.g. the hourly cap)
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -116,6 +119,7 @@ class DeliveryManager:
         self._halt = threading.Event()  # set on stop, pause/cancel or a fatal transport error
         self._fatal: BaseException | None = None
         self._status_at = 0.0
+        self._budget = self.options.max_rows
 
     def run(
         self, progress: Progress | None = None, stop: threading.Event | None = None
@@ -131,6 +135,11 @@ class DeliveryManager:
             _, summary.recovered_unknown = ledger.reap(s, edition_id)
         with self.factory() as s:
             counts = ledger.counts(s, edition_id)
+            if self.options.hourly_limit:
+                now = utcnow()
+                recent = hourly.recent_sends(s, self.options.hourly_limit, now)
+                self.limit.seed((now - t).total_seconds() for t in recent)
+        self._summary = summary
         summary.total = sum(counts.values())
         summary.already_done = summary.total - counts.get(DeliveryState.PENDING, 0)
         self._stop = stop
@@ -185,8 +194,11 @@ class DeliveryManager:
         edition_id = self.messages.edition_id
         try:
             while not self._halted():
+                size = self._take_budget(o.claim_batch)
+                if not size:
+                    return
                 with transaction(self.factory) as s:
-                    claim = ledger.claim(s, edition_id, o.claim_batch, o.lease)
+                    claim = ledger.claim(s, edition_id, size, o.lease)
                 if not claim.rows:
                     return
                 self._send_claim(claim, summary, progress)
@@ -195,6 +207,15 @@ class DeliveryManager:
                 if self._fatal is None:
                     self._fatal = exc
             self._halt.set()
+
+    def _take_budget(self, want: int) -> int:
+        """How many rows the next claim may take (``max_rows`` bounds a whole run)."""
+        if not self.options.max_rows:
+            return want
+        with self._lock:
+            n = min(want, self._budget)
+            self._budget -= n
+        return n
 
     def _send_claim(
         self, claim: ledger.Claim, summary: SendSummary, progress: Progress | None
@@ -227,7 +248,7 @@ class DeliveryManager:
                     if r.delivery_id not in held:
                         continue  # lease lost: another worker or the reaper owns it now
                     held.discard(r.delivery_id)
-                    if not self.limit.wait(self._stop) or self._halt.is_set():
+                    if not self._may_send() or self._halt.is_set():
                         done.release.append((r.delivery_id, None))
                         continue
                     self._deliver(r, sender, done, summary)
@@ -244,6 +265,19 @@ class DeliveryManager:
                 self._record(s, claim.token, done, summary)
                 if untried:
                     ledger.release(s, claim.token, untried)
+
+    def _may_send(self) -> bool:
+        """Wait for the rate limits; False means stop (SIGTERM, or the hourly cap is reached)."""
+        try:
+            return self.limit.wait(self._stop, self.options.hourly_max_wait)
+        except HourlyCapReached:
+            with self._lock:
+                self._summary.held_back = (
+                    f"hourly limit of {self.options.hourly_limit} messages reached"
+                    " (DIGEST_HOURLY_LIMIT); the rest stays pending for a later run"
+                )
+            self._halt.set()
+            return False
 
     def _deliver(self, r: ledger.Row, sender: str, done: Window, summary: SendSummary) -> None:
         to = Recipient(r.subscriber_id, r.email, r.name)
@@ -266,6 +300,11 @@ class DeliveryManager:
             except Unknown as exc:
                 done.unknown.append((r, str(exc)))
                 return
+            except DigestError:
+                # The transport cannot work at all (untrusted certificate, login
+                # refused, bad CA file): raised before this message went anywhere.
+                done.release.append((r.delivery_id, None))
+                raise
             except BaseException:
                 # Interrupted mid-send: we cannot know whether it went out.
                 done.unknown.append((r, "interrupted while sending"))
@@ -304,6 +343,8 @@ class DeliveryManager:
 
 
 def _server(transport: Transport) -> str:
+    if display := getattr(transport, "display", None):
+        return str(display)
     target = getattr(transport, "target", None)
     return getattr(target, "display", type(transport).__name__)
 
@@ -329,6 +370,26 @@ def send_edition(
     ``local_slot`` (a wall-clock time) makes each subscriber's row wait for
     that time in their own zone; rows not yet due are left for later sends.
     """
+    edition_id, messages, pending = open_send(settings, factory, ref, force, retry, local_slot)
+    if on_start:
+        on_start(edition_id, pending)
+    options = options or DeliveryOptions.from_settings(settings)
+    return DeliveryManager(factory, transport, messages, options).run(progress, stop)
+
+
+def open_send(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    ref: str,
+    force: bool = False,
+    retry: DeliveryState | None = None,
+    local_slot: datetime | None = None,
+) -> tuple[int, MessageFactory, int]:
+    """Everything before the first message: render, check, open the ledger, retry, reap.
+
+    Returns (edition id, the message factory, pending rows). A queue defers
+    chunk tasks after this instead of sending in-process.
+    """
     domain = settings.sender.domain or "localhost"
     with transaction(factory) as s:
         edition = editions.get(s, ref)
@@ -352,10 +413,7 @@ def send_edition(
     with transaction(factory) as s:
         ledger.reap(s, edition.id)
         pending = ledger.counts(s, edition.id).get(DeliveryState.PENDING, 0)
-    if on_start:
-        on_start(edition.id, pending)
-    options = options or DeliveryOptions.from_settings(settings)
-    return DeliveryManager(factory, transport, messages, options).run(progress, stop)
+    return edition.id, messages, pending
 
 
 def editions_with_pending(session: Session) -> list[int]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest import ledger
+from digest import hourly, ledger
 from digest.db import utcnow
 from digest.models import Delivery, Edition
 from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
@@ -17,8 +17,14 @@ from subscribers.models import Subscriber
 RATE_WINDOW = timedelta(seconds=60)
 
 
-def progress_report(session: Session, edition: Edition, errors: int = 5) -> dict[str, Any]:
-    """A JSON-ready report on one edition's deliveries."""
+def progress_report(
+    session: Session, edition: Edition, errors: int = 5, hourly_limit: int = 0
+) -> dict[str, Any]:
+    """A JSON-ready report on one edition's deliveries.
+
+    ``waiting`` says why a running send with pending rows is held back (the
+    hourly cap, ``hourly_limit``), or is None.
+    """
     counts = ledger.counts(session, edition.id)
     now = utcnow()
     since = max(edition.started_at or now, now - RATE_WINDOW)
@@ -32,6 +38,8 @@ def progress_report(session: Session, edition: Edition, errors: int = 5) -> dict
     open_rows = sum(counts.get(state, 0) for state in OPEN_DELIVERY_STATES)
     running = edition.status == EditionStatus.RUNNING
     eta = open_rows / rate if running and rate > 0 and open_rows else None
+    pending = counts.get(DeliveryState.PENDING, 0)
+    waiting = hourly.waiting_reason(session, hourly_limit, now) if running and pending else None
     last = session.execute(
         select(Subscriber.email, Delivery.state, Delivery.last_error)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -50,6 +58,7 @@ def progress_report(session: Session, edition: Edition, errors: int = 5) -> dict
         "deliveries": {state.value: counts.get(state, 0) for state in DeliveryState},
         "rate": round(rate, 1) if running else 0.0,
         "eta_seconds": round(eta, 1) if eta is not None else None,
+        "waiting": waiting,
         "last_errors": [
             {"email": email, "state": DeliveryState(state).value, "error": error or ""}
             for email, state, error in last

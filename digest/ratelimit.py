@@ -6,16 +6,26 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 HOUR = 3600.0
+
+
+class HourlyCapReached(Exception):
+    """Sending now would exceed the hourly cap; the next slot is ``seconds`` away."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"hourly limit reached; next slot in {seconds:.0f}s")
 
 
 class RateLimit:
     """A global limit of ``per_second`` messages/s and ``per_hour`` in any rolling hour.
 
     ``wait()`` blocks the calling thread until it may send one message; zero
-    disables a limit. It returns False if ``stop`` was set while waiting.
+    disables a limit. It returns False if ``stop`` was set while waiting, and
+    raises ``HourlyCapReached`` rather than wait longer than ``max_wait`` for
+    the hourly cap (the caller leaves the rest for a later run).
     """
 
     def __init__(
@@ -31,8 +41,18 @@ class RateLimit:
         self._next = 0.0
         self._hour: deque[float] = deque()
 
-    def delay(self) -> float:
-        """Reserve the next slot; returns how long the caller must sleep before using it."""
+    def seed(self, ages: Iterable[float]) -> None:
+        """Count earlier sends (``ages`` seconds ago, e.g. from the ledger) against the cap."""
+        with self._lock:
+            now = self.clock()
+            self._hour.extend(sorted(now - age for age in ages if age < HOUR))
+
+    def delay(self, max_wait: float = float("inf")) -> float:
+        """Reserve the next slot; returns how long the caller must sleep before using it.
+
+        Reserves nothing and raises HourlyCapReached if the hourly cap alone
+        would make the wait longer than ``max_wait``.
+        """
         with self._lock:
             now = self.clock()
             at = max(now, self._next)
@@ -40,15 +60,18 @@ class RateLimit:
                 while self._hour and self._hour[0] <= at - HOUR:
                     self._hour.popleft()
                 if len(self._hour) >= self.per_hour:
-                    at = max(at, self._hour[0] + HOUR)
+                    free = self._hour[0] + HOUR
+                    if free - now > max_wait:
+                        raise HourlyCapReached(free - now)
+                    at = max(at, free)
                 self._hour.append(at)
             self._next = at + self.interval
             return at - now
 
-    def wait(self, stop: threading.Event | None = None) -> bool:
+    def wait(self, stop: threading.Event | None = None, max_wait: float = float("inf")) -> bool:
         if not self.interval and not self.per_hour:
             return not (stop is not None and stop.is_set())
-        pause = self.delay()
+        pause = self.delay(max_wait)
         if pause <= 0:
             return not (stop is not None and stop.is_set())
         if stop is None:

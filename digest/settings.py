@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     claim_batch: int = Field(default=200, ge=1)  # rows claimed per transaction
     sending_window: int = Field(default=20, ge=1)  # rows committed as sending at once
     lease_seconds: float = Field(default=120.0, gt=0)  # claim lease, renewed while sending
+    queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
+    queue_chunk: int = Field(default=500, ge=1)  # rows per "send chunk of edition E" task
     # sources and feeds (issue 3)
     feed_timeout: float = Field(default=15.0, gt=0)  # seconds per feed request (connect, read)
     feed_max_bytes: int = Field(default=5_000_000, ge=1024)  # larger responses are refused

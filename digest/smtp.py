@@ -11,6 +11,7 @@ import re
 import smtplib
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +45,8 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ConfigError(
-            "DIGEST_SMTP_URL", f"scheme must be one of {', '.join(SCHEMES)}, got {parts.scheme!r}"
+            "DIGEST_SMTP_URL",
+            f"scheme must be one of {', '.join(SCHEMES)}, maildir or file; got {parts.scheme!r}",
         )
     try:
         port = parts.port or SCHEMES[parts.scheme]
@@ -107,22 +109,38 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         t = self.target
-        try:
+        context = self._context() if t.scheme != "smtp" else None
+        with self._connect_failures():
             conn: smtplib.SMTP
             if t.scheme == "smtps":
-                conn = smtplib.SMTP_SSL(
-                    t.host, t.port, timeout=self.timeout, context=self._context()
-                )
+                conn = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout, context=context)
             else:
                 conn = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
-            conn.ehlo()
-            if t.scheme == "smtp+starttls":
-                conn.starttls(context=self._context())
+            try:
                 conn.ehlo()
-            if t.username:
-                conn.login(t.username, t.password or "")
+                if t.scheme == "smtp+starttls":
+                    conn.starttls(context=context)
+                    conn.ehlo()
+                if t.username:
+                    conn.login(t.username, t.password or "")
+            except BaseException:
+                conn.close()
+                raise
+        with self._lock:
+            self._open.add(conn)
+        self._local.count = 0
+        return conn
+
+    @contextlib.contextmanager
+    def _connect_failures(self) -> Iterator[None]:
+        """Connection-time failures as one-line errors (fatal) or NotSent (worth a retry)."""
+        t = self.target
+        try:
+            yield
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(t.display, f"login refused: {exc.smtp_code}") from None
+            raise DeliveryError(
+                t.display, f"login refused: {exc.smtp_code} {_text(exc.smtp_error)}"
+            ) from None
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryError(
                 t.display, f"certificate not trusted: {exc.verify_message}"
@@ -131,10 +149,6 @@ class SmtpTransport:
             raise Rejected(exc.smtp_code, _text(exc.smtp_error), stage="connect") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise NotSent(f"cannot connect to {t.display}: {exc}") from None
-        with self._lock:
-            self._open.add(conn)
-        self._local.count = 0
-        return conn
 
     def _conn(self) -> smtplib.SMTP:
         conn: smtplib.SMTP | None = getattr(self._local, "conn", None)

@@ -2,12 +2,18 @@
 
 A transport sends one message to one recipient and reports how it went by
 raising one of three outcomes; it knows nothing about editions or ledgers.
+When it cannot work at all (an untrusted certificate, a refused login, a
+setting that is wrong) it raises a ``DigestError`` before anything is sent,
+which stops the send and leaves the message pending.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from digest.settings import Settings
 
 
 class SendFailure(Exception):
@@ -54,3 +60,14 @@ class MemoryTransport:
 
     def close(self) -> None:
         pass
+
+
+def open_transport(settings: Settings) -> Transport:
+    """The transport DIGEST_SMTP_URL names: SMTP (``smtp``, ``smtp+starttls``, ``smtps``)
+    or a Maildir (``maildir:///path``, ``file:///path``)."""
+    from digest.maildir import SCHEMES, MaildirTransport, parse_maildir_url
+    from digest.smtp import SmtpTransport
+
+    if settings.smtp_url.split(":", 1)[0] in SCHEMES:
+        return MaildirTransport(parse_maildir_url(settings.smtp_url))
+    return SmtpTransport.from_settings(settings)

@@ -101,7 +101,7 @@ class SubscriberPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64)
-    status: Literal["active", "unsubscribed", "bounced", "complained"] | None = None
+    status: Literal["active", "paused", "unsubscribed", "bounced", "complained"] | None = None
 
 
 class SubscriberOut(BaseModel):

@@ -18,8 +18,8 @@ from digest.check import CheckFailed, check_edition
 from digest.db import transaction
 from digest.errors import EditionError
 from digest.progress import progress_report
-from digest.smtp import SmtpTransport
 from digest.status import EditionStatus
+from digest.transport import open_transport
 from digest.web_context import WebContext, WebError
 from digest.web_preview import EditionId
 
@@ -52,7 +52,7 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
 
     def run() -> None:
         try:
-            transport = SmtpTransport.from_settings(ctx.settings)
+            transport = open_transport(ctx.settings)
             delivery.send_edition(
                 ctx.settings, ctx.factory, str(edition_id), transport, force=force
             )
@@ -121,7 +121,7 @@ def make_router(ctx: WebContext) -> APIRouter:
     async def test(request: Request, edition_id: int = EditionId) -> Response:
         fields = await ctx.form(request)
         address = fields.get("email", "").strip()
-        transport = SmtpTransport.from_settings(ctx.settings)
+        transport = open_transport(ctx.settings)
         message_id = manual.test_send(
             ctx.settings, ctx.factory, str(edition_id), address, transport
         )

@@ -13,11 +13,11 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.db import utcnow
@@ -25,10 +25,19 @@ from digest.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import STAMPS, SUPPRESSED
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus
+from subscribers.optin import Confirmation
 from subscribers.service import CHUNK, erased_keys
 
 MAX_BYTES = 50_000_000
-TIMESTAMP_FIELDS = ("created_at", "confirmed_at", "unsubscribed_at", "bounced_at", "complained_at")
+PROGRESS_STEP = 2_000
+TIMESTAMP_FIELDS = (
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "bounced_at",
+    "complained_at",
+    "paused_at",
+)
 EXPORT_FIELDS = ("email", "name", "status", "source", "timezone", *TIMESTAMP_FIELDS)
 RESERVED = frozenset(EXPORT_FIELDS)
 
@@ -44,11 +53,35 @@ class CsvRow:
     timezone: str | None = None
     stamps: dict[str, datetime] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
+    # The file's header: which fields an --update may change.
+    columns: frozenset[str] = frozenset()
+
+
+class Progress(Protocol):
+    """What an import reports progress to (the CLI's progress bar)."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    pending: bool = False
+    update: bool = False
+    skip_invalid: bool = False
+    # The confirmation rate limit (DIGEST_CONFIRM_INTERVAL_MINUTES) for reminders.
+    confirm_interval: timedelta = timedelta(minutes=10)
 
 
 @dataclass
 class CsvReport:
     added: int = 0
+    updated: int = 0
+    # Rows left out by --skip-invalid (line and reason).
+    skipped: list[RowError] = field(default_factory=list)
+    # Mails to send after commit (--pending).
+    confirmations: list[Confirmation] = field(default_factory=list)
     already_known: list[str] = field(default_factory=list)
     repeated_in_file: list[str] = field(default_factory=list)
     # (address as in the file, why): unsubscribed, bounced, complained or erased
@@ -100,6 +133,16 @@ def _delimiter(text: str) -> str:
 
 def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
     """Parse and validate every row; raise ImportRejected listing each bad row."""
+    rows, errors = parse_file(path, check_deliverability)
+    if errors:
+        raise ImportRejected(str(path), errors)
+    return rows
+
+
+def parse_file(
+    path: Path, check_deliverability: bool = False, progress: Progress | None = None
+) -> tuple[list[CsvRow], list[RowError]]:
+    """The valid rows and an error per bad row; ImportRejected if the file as a whole is bad."""
     name = str(path)
     try:
         data = path.read_bytes()
@@ -130,11 +173,17 @@ def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
     if doubled:
         raise ImportRejected(name, [RowError(name, 1, f"repeated column(s) {doubled}")])
 
+    if progress is not None:
+        progress.start("checking rows", max(text.count("\n"), 1))
     rows: list[CsvRow] = []
     errors: list[RowError] = []
+    done = 0
     while True:
         # A quoted field may span lines: blame a record on the line it starts on.
         line = reader.line_num + 1
+        if progress is not None and line - done >= PROGRESS_STEP:
+            progress.advance(line - done)
+            done = line
         try:
             record = next(reader)
         except StopIteration:
@@ -154,14 +203,18 @@ def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
             rows.append(_parse_record(line, header, record, check_deliverability))
         except SubscriberError as exc:
             errors.append(RowError(name, line, str(exc)))
-    if errors:
-        raise ImportRejected(name, errors)
-    return rows
+    for row in rows:
+        row.columns = frozenset(header)
+    return rows, errors
 
 
-def _values(row: CsvRow, source: str, now: datetime) -> dict[str, Any]:
+def _values(row: CsvRow, source: str, now: datetime, pending: bool) -> dict[str, Any]:
     status = row.status or SubscriberStatus.ACTIVE
     stamps = dict(row.stamps)
+    if pending and status not in SUPPRESSED:
+        # The file's word is not consent enough: the address confirms itself.
+        status = SubscriberStatus.PENDING
+        stamps = {k: v for k, v in stamps.items() if k == "created_at"}
     created = stamps.pop("created_at", now)
     stamp = STAMPS.get(status)
     if stamp is not None and stamp not in stamps:
@@ -177,50 +230,135 @@ def _values(row: CsvRow, source: str, now: datetime) -> dict[str, Any]:
         "attributes": row.attributes,
         "created_at": created,
         "status_changed_at": changed,
+        "last_confirmation_sent_at": now
+        if status == SubscriberStatus.PENDING and pending
+        else None,
         **{column: stamps.get(column) for column in TIMESTAMP_FIELDS[1:]},
     }
 
 
-def import_csv(
-    session: Session, path: Path, source: str = "csv", check_deliverability: bool = False
-) -> CsvReport:
-    """Import a CSV all or nothing; known addresses are left as they are and reported.
+def _changes(row: CsvRow, known: Any) -> dict[str, Any] | None:
+    """The --update of a known subscriber from ``row``: only the columns the file has."""
+    values = {"name": known.name, "timezone": known.timezone, "attributes": known.attributes}
+    if "name" in row.columns:
+        values["name"] = row.name
+    if "timezone" in row.columns:
+        values["timezone"] = row.timezone
+    if row.columns - RESERVED:
+        values["attributes"] = {**(known.attributes or {}), **row.attributes}
+    if values == {"name": known.name, "timezone": known.timezone, "attributes": known.attributes}:
+        return None
+    return {"id": known.id, **values}
 
-    An address that unsubscribed, bounced, complained or was erased is never
-    (re)activated: it is reported as suppressed.
+
+def import_csv(
+    session: Session,
+    path: Path,
+    source: str = "csv",
+    check_deliverability: bool = False,
+    options: ImportOptions | None = None,
+    progress: Progress | None = None,
+) -> CsvReport:
+    """Import a CSV; all or nothing unless ``options.skip_invalid``.
+
+    Known addresses are left as they are (``options.update``: their name, time
+    zone and attributes are updated) and reported. An address that
+    unsubscribed, bounced, complained or was erased is never (re)activated nor
+    updated: it is reported as suppressed. With ``options.pending`` new
+    addresses are pending and the report lists the confirmation mails to send
+    (after commit), at most one per address per ``options.confirm_interval``.
     """
-    rows = read_rows(path, check_deliverability)
-    report = CsvReport()
+    opts = options or ImportOptions()
+    rows, errors = parse_file(path, check_deliverability, progress)
+    if errors and not opts.skip_invalid:
+        raise ImportRejected(str(path), errors)
+    report = CsvReport(skipped=errors)
     keys = [r.key for r in rows]
-    known: dict[str, SubscriberStatus] = {}
+    known: dict[str, Any] = {}
     for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
         found = session.execute(
-            select(Subscriber.email_key, Subscriber.status).where(Subscriber.email_key.in_(chunk))
+            select(
+                Subscriber.id,
+                Subscriber.email_key,
+                Subscriber.status,
+                Subscriber.name,
+                Subscriber.timezone,
+                Subscriber.attributes,
+                Subscriber.last_confirmation_sent_at,
+            ).where(Subscriber.email_key.in_(keys[start : start + CHUNK]))
         )
-        known.update({key: status for key, status in found})
+        known.update({k.email_key: k for k in found})
     erased = erased_keys(session, keys)
     seen: set[str] = set()
     now = utcnow()
     new: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    remind: list[int] = []
     for row in rows:
         if row.key in seen:
             report.repeated_in_file.append(row.email)
             continue
         seen.add(row.key)
+        old = known.get(row.key)
         if row.key in erased:
             report.suppressed.append((row.email, "erased"))
-        elif row.key in known and known[row.key] in SUPPRESSED:
-            report.suppressed.append((row.email, str(known[row.key])))
-        elif row.key in known:
+        elif old is not None and old.status in SUPPRESSED:
+            report.suppressed.append((row.email, str(old.status)))
+        elif old is not None:
             report.already_known.append(row.email)
+            change = _changes(row, old) if opts.update else None
+            if change is not None:
+                updates.append(change)
+            if opts.pending and old.status == SubscriberStatus.PENDING:
+                last = old.last_confirmation_sent_at
+                if last is None or now - last >= opts.confirm_interval:
+                    remind.append(old.id)
         else:
-            new.append(_values(row, source, now))
+            new.append(_values(row, source, now, opts.pending))
+    if progress is not None:
+        progress.start("importing", len(new) + len(updates))
+    # render_nulls: every row has the same columns, so each chunk is one executemany.
+    add = insert(Subscriber).execution_options(render_nulls=True)
     for start in range(0, len(new), CHUNK):
-        session.execute(insert(Subscriber), new[start : start + CHUNK])
+        session.execute(add, new[start : start + CHUNK])
+        if progress is not None:
+            progress.advance(len(new[start : start + CHUNK]))
+    for start in range(0, len(updates), CHUNK):
+        session.execute(update(Subscriber), updates[start : start + CHUNK])
+        if progress is not None:
+            progress.advance(len(updates[start : start + CHUNK]))
+    if remind:
+        for start in range(0, len(remind), CHUNK):
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id.in_(remind[start : start + CHUNK]))
+                .values(last_confirmation_sent_at=now)
+            )
     report.added = len(new)
+    report.updated = len(updates)
     session.flush()
+    if opts.pending:
+        report.confirmations = _confirmations(session, new, remind)
     return report
+
+
+def _confirmations(
+    session: Session, new: list[dict[str, Any]], remind: list[int]
+) -> list[Confirmation]:
+    """The confirmation mails an import --pending owes: new pending rows and reminders."""
+    keys = [v["email_key"] for v in new if v["status"] == SubscriberStatus.PENDING]
+    found: list[Confirmation] = []
+    for column, values in ((Subscriber.email_key, keys), (Subscriber.id, remind)):
+        for start in range(0, len(values), CHUNK):
+            found.extend(
+                Confirmation(i, e, n)
+                for i, e, n in session.execute(
+                    select(Subscriber.id, Subscriber.email, Subscriber.name).where(
+                        column.in_(values[start : start + CHUNK])
+                    )
+                )
+            )
+    return sorted(found, key=lambda c: c.subscriber_id)
 
 
 # --- export -------------------------------------------------------------------

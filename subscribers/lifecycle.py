@@ -1,9 +1,13 @@
 """The subscriber lifecycle: the one place a status changes.
 
     pending ──► active ──► unsubscribed | bounced | complained
-       │                        │
-       └──► unsubscribed        └──► pending   (re-subscribing goes through confirmation)
-            bounced | complained
+       │          ▲  │                  │
+       │          │  ▼                  └──► pending   (re-subscribing goes through confirmation)
+       │         paused ──► unsubscribed | bounced | complained
+       └──► unsubscribed | bounced | complained
+
+A paused subscriber gets no editions until it resumes (paused → active);
+resuming keeps the original ``confirmed_at``.
 
 A bounced address may also go back to ``pending`` (a confirmed re-subscription
 proves the mailbox works again); a complaint is final.
@@ -21,7 +25,8 @@ S = SubscriberStatus
 
 ALLOWED: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
     S.PENDING: frozenset({S.ACTIVE, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
-    S.ACTIVE: frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
+    S.ACTIVE: frozenset({S.PAUSED, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
+    S.PAUSED: frozenset({S.ACTIVE, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
     S.UNSUBSCRIBED: frozenset({S.PENDING}),
     S.BOUNCED: frozenset({S.PENDING}),
     S.COMPLAINED: frozenset(),
@@ -30,6 +35,7 @@ ALLOWED: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
 # The column stamped when a subscriber enters a status.
 STAMPS: dict[SubscriberStatus, str] = {
     S.ACTIVE: "confirmed_at",
+    S.PAUSED: "paused_at",
     S.UNSUBSCRIBED: "unsubscribed_at",
     S.BOUNCED: "bounced_at",
     S.COMPLAINED: "complained_at",
@@ -37,6 +43,8 @@ STAMPS: dict[SubscriberStatus, str] = {
 
 # Statuses that must never be mailed an edition nor silently re-added by an import.
 SUPPRESSED = frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED})
+# Statuses that still belong to the list (may leave, may be paused or resumed).
+SUBSCRIBED = frozenset({S.PENDING, S.ACTIVE, S.PAUSED})
 
 
 class TransitionError(SubscriberError):
@@ -67,6 +75,7 @@ def transition(
     now = now or utcnow()
     subscriber.status = wanted
     subscriber.status_changed_at = now
-    if wanted in STAMPS:
+    resuming = current == S.PAUSED and wanted == S.ACTIVE
+    if wanted in STAMPS and not resuming:
         setattr(subscriber, STAMPS[wanted], now)
     return True

@@ -15,6 +15,8 @@ from digest.db import Base, UTCDateTime, str_enum, utcnow
 class SubscriberStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
+    # The subscriber asked for a break (preferences page): no editions until resumed.
+    PAUSED = "paused"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
@@ -50,6 +52,8 @@ class Subscriber(Base):
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     complained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the subscriber last paused (kept after resuming, like the other stamps).
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the last confirmation mail went out: the per-address rate limit.
     last_confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by `digest subscribers erase`: the row stays (the delivery ledger points at

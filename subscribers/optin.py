@@ -8,6 +8,7 @@ address every DIGEST_CONFIRM_INTERVAL_MINUTES.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -22,10 +23,9 @@ from digest.db import utcnow
 from digest.errors import DigestError, RenderError
 from digest.render import make_environment
 from digest.settings import Settings
-from digest.smtp import SmtpTransport, parse_smtp_url
-from digest.transport import SendFailure
+from digest.transport import SendFailure, open_transport
 from subscribers.addresses import check_address, check_name, check_timezone
-from subscribers.lifecycle import transition
+from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus
 from subscribers.service import by_key, forget_suppression
 from subscribers.tokens import make_token
@@ -93,7 +93,12 @@ def request_subscription(
 
 
 def confirm(session: Session, sub: Subscriber) -> bool:
-    """Pending → active; False if already active. TransitionError from other statuses."""
+    """Pending → active; False if already active. TransitionError from other statuses.
+
+    A paused subscriber is not resumed by an old confirmation link.
+    """
+    if sub.status == SubscriberStatus.PAUSED:
+        raise TransitionError(sub.email, sub.status, SubscriberStatus.ACTIVE)
     changed = transition(sub, SubscriberStatus.ACTIVE)
     if changed:
         # The address itself asked again: an old erasure no longer suppresses it.
@@ -137,17 +142,38 @@ def build_confirmation(settings: Settings, confirmation: Confirmation) -> EmailM
 
 def send_confirmation(settings: Settings, confirmation: Confirmation) -> bool:
     """Mail the confirmation link over the configured SMTP server; False (logged) on failure."""
+    return send_confirmations(settings, [confirmation]) == 1
+
+
+def send_confirmations(
+    settings: Settings,
+    confirmations: Sequence[Confirmation],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Mail each confirmation over one SMTP connection; how many went out (failures logged)."""
+    if not confirmations:
+        return 0
+    sent = 0
     try:
-        # CRLF line ends: transports write the bytes to the wire as they are.
-        message = build_confirmation(settings, confirmation).as_bytes(policy=SMTP)
-        transport = SmtpTransport(parse_smtp_url(settings.smtp_url), settings.smtp_timeout)
-        try:
-            transport.send(settings.sender.addr_spec, confirmation.email, message)
-        finally:
-            transport.close()
-    except (DigestError, SendFailure, ValueError) as exc:
-        log.warning(
-            "confirmation mail to subscriber %s not sent: %s", confirmation.subscriber_id, exc
-        )
-        return False
-    return True
+        transport = open_transport(settings)
+    except (DigestError, ValueError) as exc:
+        log.warning("%d confirmation mails not sent: %s", len(confirmations), exc)
+        return 0
+    try:
+        for confirmation in confirmations:
+            try:
+                # CRLF line ends: transports write the bytes to the wire as they are.
+                message = build_confirmation(settings, confirmation).as_bytes(policy=SMTP)
+                transport.send(settings.sender.addr_spec, confirmation.email, message)
+                sent += 1
+            except (DigestError, SendFailure, ValueError) as exc:
+                log.warning(
+                    "confirmation mail to subscriber %s not sent: %s",
+                    confirmation.subscriber_id,
+                    exc,
+                )
+            if progress is not None:
+                progress(1)
+    finally:
+        transport.close()
+    return sent

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from digest.db import utcnow
 from digest.errors import SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone, key_hash
-from subscribers.lifecycle import transition
+from subscribers.lifecycle import SUBSCRIBED, transition
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus, Suppression
 
 CHUNK = 500
@@ -126,7 +126,7 @@ def erase(session: Session, address: str) -> None:
     """
     sub = get(session, address)
     now = utcnow()
-    if sub.status in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
+    if sub.status in SUBSCRIBED:
         transition(sub, SubscriberStatus.UNSUBSCRIBED, now)
     digest = key_hash(sub.email_key)
     if session.get(Suppression, digest) is None:

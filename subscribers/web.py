@@ -24,7 +24,7 @@ from digest.paths import builtin_templates
 from digest.settings import Settings
 from subscribers import optin
 from subscribers.addresses import check_name, check_timezone
-from subscribers.lifecycle import TransitionError, transition
+from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
 from subscribers.models import Subscriber, SubscriberStatus
 from subscribers.tokens import read_token
 
@@ -38,6 +38,13 @@ SUBSCRIBE_ACK = (
     "Thanks. If this address can receive mail, a confirmation link is on its way; "
     "you are subscribed once you open it."
 )
+
+
+# Preferences actions that pause or resume: the status wanted, what the page then says.
+PAUSE_ACTIONS = {
+    "pause": (SubscriberStatus.PAUSED, "Paused: no editions until you resume."),
+    "resume": (SubscriberStatus.ACTIVE, "Resumed: the next edition is yours."),
+}
 
 
 class BadToken(Exception):
@@ -192,7 +199,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         try:
             with factory() as s:
                 sub = subscriber_for(s, "unsubscribe", token)
-                subscribed = sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING)
+                subscribed = sub.status in SUBSCRIBED
                 return page("unsubscribe.html", email=sub.email, token=token, subscribed=subscribed)
         except BadToken as exc:
             return bad_link(exc.status)
@@ -204,7 +211,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         try:
             with transaction(factory) as s:
                 sub = subscriber_for(s, "unsubscribe", token)
-                if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                if sub.status in SUBSCRIBED:
                     transition(sub, SubscriberStatus.UNSUBSCRIBED)
                 email = sub.email
         except BadToken as exc:
@@ -224,8 +231,10 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
             name=sub.name,
             timezone=sub.timezone or "",
             current=str(sub.status),
-            subscribed=sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING),
-            **{"saved": False, "error": "", **extra},
+            subscribed=sub.status in SUBSCRIBED,
+            paused=sub.status == SubscriberStatus.PAUSED,
+            can_pause=sub.status == SubscriberStatus.ACTIVE,
+            **{"saved": False, "done": "", "error": "", **extra},
         )
 
     @router.get("/preferences/{token}", response_class=HTMLResponse)
@@ -248,11 +257,20 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
                 sub = subscriber_for(s, "preferences", token)
                 action = fields.get("action", "save")
                 if action == "leave":
-                    if sub.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
+                    if sub.status in SUBSCRIBED:
                         transition(sub, SubscriberStatus.UNSUBSCRIBED)
                     return message(
                         "You are unsubscribed", f"{sub.email} will receive no more emails from us."
                     )
+                if action in PAUSE_ACTIONS:
+                    wanted, done = PAUSE_ACTIONS[action]
+                    try:
+                        transition(sub, wanted)
+                    except TransitionError:
+                        return preferences_page(
+                            sub, token, 409, error=f"cannot {action} while {sub.status}"
+                        )
+                    return preferences_page(sub, token, done=done)
                 if action != "save":
                     return message("Bad request", f"unknown action {action!r}", 400)
                 try:

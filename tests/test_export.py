@@ -57,6 +57,7 @@ def test_export_then_import_into_an_empty_database_round_trips(
         "unsubscribed_at",
         "bounced_at",
         "complained_at",
+        "paused_at",
         "city",
         "plan",
     ]

@@ -12,12 +12,13 @@ from digest.db import _alembic_config, make_engine, session_factory, upgrade
 from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber, SubscriberStatus
 
-P, A, U, B, C = (
+P, A, U, B, C, PA = (
     SubscriberStatus.PENDING,
     SubscriberStatus.ACTIVE,
     SubscriberStatus.UNSUBSCRIBED,
     SubscriberStatus.BOUNCED,
     SubscriberStatus.COMPLAINED,
+    SubscriberStatus.PAUSED,
 )
 # Written out by hand (not derived from lifecycle.ALLOWED), so the test checks the table.
 ALLOWED = {
@@ -28,10 +29,21 @@ ALLOWED = {
     (A, U),
     (A, B),
     (A, C),
+    (A, PA),
+    (PA, A),
+    (PA, U),
+    (PA, B),
+    (PA, C),
     (U, P),
     (B, P),
 }
-STAMP = {A: "confirmed_at", U: "unsubscribed_at", B: "bounced_at", C: "complained_at"}
+STAMP = {
+    A: "confirmed_at",
+    U: "unsubscribed_at",
+    B: "bounced_at",
+    C: "complained_at",
+    PA: "paused_at",
+}
 EARLIER = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -56,7 +68,9 @@ def test_lifecycle_transition_table(current: SubscriberStatus, wanted: Subscribe
     elif (current, wanted) in ALLOWED:
         assert transition(sub, wanted, NOW) is True
         assert sub.status == wanted and sub.status_changed_at == NOW
-        if wanted in STAMP:
+        if (current, wanted) == (PA, A):
+            assert sub.confirmed_at is None  # resuming keeps the first confirmation time
+        elif wanted in STAMP:
             assert getattr(sub, STAMP[wanted]) == NOW
     else:
         with pytest.raises(TransitionError, match=f"cannot go from {current} to {wanted}"):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from digest.cli import App, emit_json, pass_app
+from digest.cli.progressbar import ProgressBar
 from digest.db import transaction
-from subscribers import csvio, service
+from subscribers import csvio, optin, service
 from subscribers.models import SubscriberSource, SubscriberStatus
 
 
@@ -41,33 +43,82 @@ def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
 
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Import new addresses as pending and mail each a confirmation link.",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Update name, time zone and attributes of addresses already subscribed.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the valid rows, report the others (exit status 0).",
+)
 @pass_app
-def subscribers_import(app: App, csv_file: Path) -> None:
+def subscribers_import(
+    app: App, csv_file: Path, pending: bool, update: bool, skip_invalid: bool
+) -> None:
     """Import subscribers from a CSV file (comma or semicolon separated, UTF-8).
 
     The file needs a header row with an 'email' column; 'name', 'timezone',
     'status', 'source' and the timestamp columns of an export are read too,
     any other column becomes a custom attribute. Rows without a status are
-    active. Every row is checked first: if any row is bad, each is reported as
-    FILE:LINE: PROBLEM and nothing is imported. Addresses already known are
-    left unchanged; unsubscribed, bounced, complained and erased addresses are
-    never re-added and are listed as suppressed.
+    active (with --pending: pending, and each gets a confirmation mail).
+    Every row is checked first: if any row is bad, each is reported as
+    FILE:LINE: PROBLEM and nothing is imported, unless --skip-invalid, which
+    imports the good rows and reports each bad one. Addresses already known
+    keep their status (--update changes their name, time zone and
+    attributes); unsubscribed, bounced, complained and erased addresses are
+    never re-added nor changed and are listed as suppressed.
     """
-    with transaction(app.factory) as s:
-        report = csvio.import_csv(
-            s, csv_file, check_deliverability=app.settings.check_deliverability
-        )
+    settings = app.settings
+    options = csvio.ImportOptions(
+        pending=pending,
+        update=update,
+        skip_invalid=skip_invalid,
+        confirm_interval=timedelta(minutes=settings.confirm_interval_minutes),
+    )
+    with ProgressBar() as bar:
+        with transaction(app.factory) as s:
+            report = csvio.import_csv(
+                s,
+                csv_file,
+                check_deliverability=settings.check_deliverability,
+                options=options,
+                progress=bar,
+            )
+        sent = 0
+        if report.confirmations:
+            bar.start("confirmation mails", len(report.confirmations))
+            sent = optin.send_confirmations(settings, report.confirmations, bar.advance)
+    for row in report.skipped:
+        click.echo(f"{row} (skipped)", err=True)
     extra = []
+    if report.updated:
+        extra.append(f"{report.updated} updated")
     if report.already_known:
         extra.append(f"{len(report.already_known)} already subscribers")
     if report.repeated_in_file:
         extra.append(f"{len(report.repeated_in_file)} repeated in the file")
     if report.suppressed:
         extra.append(f"{len(report.suppressed)} suppressed")
+    if report.skipped:
+        extra.append(f"{len(report.skipped)} invalid rows skipped")
     tail = f" ({', '.join(extra)})" if extra else ""
-    click.echo(f"imported {report.added} subscribers from {csv_file}{tail}")
+    state = " as pending" if pending else ""
+    click.echo(f"imported {report.added} subscribers{state} from {csv_file}{tail}")
     for email, why in report.suppressed:
         click.echo(f"suppressed: {email} ({why})")
+    if report.confirmations:
+        failed = len(report.confirmations) - sent
+        click.echo(
+            f"sent {sent} confirmation mails"
+            + (f" ({failed} failed, see the log)" if failed else "")
+        )
 
 
 STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])

@@ -26,6 +26,10 @@ def init(app: App) -> None:
         click.echo(f"database {url} is up to date (revision {after})")
     else:
         click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
+    if app.engine.dialect.name == "postgresql":
+        from digest.queue import ensure_schema
+
+        ensure_schema(app.engine)  # procrastinate's tables, for DIGEST_QUEUE; once
 
 
 @click.command()
@@ -124,23 +128,32 @@ def schedule(app: App) -> None:
 @click.option("--once", is_flag=True, help="Send what is pending, then exit.")
 @pass_app
 def worker(app: App, interval: float, once: bool) -> None:
-    """Send the pending deliveries of running editions; SIGTERM stops between messages."""
-    from digest import delivery
+    """Send the pending deliveries of running editions; SIGTERM stops between messages.
+
+    With DIGEST_QUEUE=procrastinate (PostgreSQL) it takes "send a chunk of
+    edition E" tasks from the queue instead of polling (--once: until the
+    queue is empty); SIGTERM then finishes the current chunk and exits.
+    """
+    from digest import delivery, hourly, queue
     from digest.cli.sending import describe
-    from digest.smtp import SmtpTransport
+    from digest.transport import open_transport
 
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
     settings = app.settings
+    if queue.enabled(settings):
+        queue.run_worker(settings, app.factory, once)
+        return
+    signal.signal(signal.SIGTERM, on_signal)
     while not stop.is_set():
         with app.factory() as s:
-            todo = delivery.editions_with_pending(s)
+            capped = hourly.next_allowed(s, settings.hourly_limit) is not None
+            todo = [] if capped else delivery.editions_with_pending(s)
         for edition_id in todo:
-            transport = SmtpTransport.from_settings(settings)
+            transport = open_transport(settings)
             summary = delivery.send_edition(
                 settings, app.factory, str(edition_id), transport, stop=stop
             )

@@ -6,47 +6,16 @@ import signal
 import threading
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
-from digest import delivery, editions, ledger, manual
-from digest.cli import App, emit_json, on_terminal, pass_app
+from digest import delivery, editions, ledger, manual, queue
+from digest.cli import App, emit_json, pass_app
+from digest.cli.progressbar import ProgressBar
 from digest.clock import describe_schedule
 from digest.db import transaction
 from digest.delivery import SendSummary
 from digest.progress import progress_report
-from digest.smtp import SmtpTransport
 from digest.status import DeliveryState
-
-
-class ProgressBar:
-    """A rich progress bar on a terminal; silent otherwise."""
-
-    def __init__(self) -> None:
-        self._bar: Progress | None = None
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> ProgressBar:
-        if on_terminal():
-            self._bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def start(self, label: str, total: int) -> None:
-        if self._bar is not None:
-            self._task = self._bar.add_task(label, total=total)
-
-    def advance(self, n: int) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.advance(self._task, n)
+from digest.transport import open_transport
 
 
 def run_send(
@@ -56,9 +25,11 @@ def run_send(
     force: bool = False,
     retry: DeliveryState | None = None,
 ) -> SendSummary:
-    """Send edition ``ref`` over the configured SMTP server, with a progress bar."""
+    """Send edition ``ref`` over the configured transport (DIGEST_SMTP_URL), with a progress bar."""
     settings = app.settings
-    transport = SmtpTransport.from_settings(settings)
+    if queue.enabled(settings):
+        return _defer(app, ref, echo, force, retry)
+    transport = open_transport(settings)
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGTERM)
     in_main = threading.current_thread() is threading.main_thread()
@@ -87,6 +58,20 @@ def run_send(
     return summary
 
 
+def _defer(app: App, ref: str, echo: bool, force: bool, retry: DeliveryState | None) -> SendSummary:
+    """Open the ledger and hand the sending to `digest worker` processes as chunk tasks."""
+    from digest.queue import defer_send
+
+    edition_id, pending, tasks = defer_send(app.settings, app.factory, ref, force, retry)
+    if echo:
+        click.echo(
+            f"edition {edition_id}: {pending} deliveries pending; deferred {tasks} chunk tasks"
+            f" for `digest worker` (DIGEST_QUEUE=procrastinate); `digest status {edition_id}`"
+            " shows progress"
+        )
+    return SendSummary(edition_id, total=pending, status="running")
+
+
 def describe(s: SendSummary) -> str:
     if s.attempted == 0:
         text = (
@@ -103,6 +88,8 @@ def describe(s: SendSummary) -> str:
         text += f"; {s.recovered_unknown} left in flight by a stopped sender are now unknown"
     if s.bounced:
         text += f"; {s.bounced} subscribers marked bounced"
+    if s.held_back:
+        text += f"; {s.held_back}"
     if s.status in ("paused", "cancelled", "running"):
         text += f"; edition is {s.status}"
     return text
@@ -153,7 +140,7 @@ def send(
         raise click.UsageError("--now builds a new edition: give no REF with it")
     if to is not None:
         message_id = manual.test_send(
-            app.settings, app.factory, ref, to, SmtpTransport.from_settings(app.settings)
+            app.settings, app.factory, ref, to, open_transport(app.settings)
         )
         click.echo(f"test message {message_id} sent to {to} (not recorded in the ledger)")
         return
@@ -249,7 +236,9 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     schedule = None if ref else describe_schedule(app.settings, app.factory)
     with app.factory() as s:
         has_editions = ref is not None or editions.latest_id(s) is not None
-        data = progress_report(s, editions.get(s, ref or "latest")) if has_editions else None
+        edition = editions.get(s, ref or "latest") if has_editions else None
+        limit = app.settings.hourly_limit
+        data = progress_report(s, edition, hourly_limit=limit) if edition else None
     if as_json:
         emit_json(data if schedule is None else {"schedule": schedule, "edition": data})
         return
@@ -275,6 +264,8 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     if data["eta_seconds"] is not None:
         line += f", about {data['eta_seconds']:.0f}s to go"
     click.echo(line)
+    if data.get("waiting"):
+        click.echo(f"  waiting: {data['waiting']}")
     for err in data["last_errors"]:
         click.echo(f"  {err['email']} ({err['state']}): {err['error']}")
 
