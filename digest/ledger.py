@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Integer, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.db import utcnow
@@ -356,8 +356,13 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     return Claim(token, rows)
 
 
+def _ids(ids: Sequence[int]) -> Any:
+    """An id list as one expanding parameter: no per-value coercion, one cached statement."""
+    return bindparam(None, list(ids), type_=Integer, expanding=True)
+
+
 def _mine(token: str, ids: Sequence[int], state: DeliveryState) -> Any:
-    return and_(Delivery.id.in_(ids), Delivery.claim_token == token, Delivery.state == state)
+    return and_(Delivery.id.in_(_ids(ids)), Delivery.claim_token == token, Delivery.state == state)
 
 
 def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float) -> set[int]:
@@ -366,8 +371,7 @@ def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float)
     Returns the ids this claim still holds; rows whose lease was lost are left alone.
     """
     now = utcnow()
-    _update(
-        session,
+    stmt = (
         update(Delivery)
         .where(_mine(token, ids, S.CLAIMED))
         .values(
@@ -376,8 +380,11 @@ def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float)
             lease_expires_at=now + timedelta(seconds=lease),
             updated_at=now,
         )
-        .execution_options(synchronize_session=False),
+        .execution_options(synchronize_session=False)
     )
+    if session.get_bind().dialect.update_returning:  # SQLite ≥ 3.35, PostgreSQL
+        return set(session.scalars(stmt.returning(Delivery.id)))
+    _update(session, stmt)
     held = session.scalars(select(Delivery.id).where(_mine(token, ids, S.SENDING))).all()
     return set(held)
 
@@ -416,7 +423,7 @@ def _finish(
         _mine(token, ids, from_)
         if from_ is not None
         else and_(
-            Delivery.id.in_(ids),
+            Delivery.id.in_(_ids(ids)),
             Delivery.claim_token == token,
             Delivery.state.in_([S.CLAIMED, S.SENDING]),
         )
@@ -446,7 +453,7 @@ def release(session: Session, token: str, ids: Sequence[int], error: str | None 
         session,
         update(Delivery)
         .where(
-            Delivery.id.in_(ids),
+            Delivery.id.in_(_ids(ids)),
             Delivery.claim_token == token,
             Delivery.state.in_([S.CLAIMED, S.SENDING]),
         )

@@ -1,13 +1,14 @@
 """SMTP transport over smtplib: a reused connection per thread, stage-aware failures.
 
-Each message goes MAIL / RCPT / DATA step by step, so a failure is known to be
-before acceptance (safe to retry) or after the data went out (outcome unknown).
+Each message goes MAIL / RCPT / DATA step by step (or, when the server
+advertises PIPELINING, as one write whose three replies are read in order), so
+a failure is known to be before acceptance (safe to retry) or after the data
+went out (outcome unknown).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import smtplib
 import ssl
 import threading
@@ -23,7 +24,6 @@ from digest.transport import NotSent, Rejected, Unknown
 if TYPE_CHECKING:
     from digest.settings import Settings
 
-LEADING_DOT = re.compile(rb"(?m)^\.")
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
@@ -162,6 +162,9 @@ class SmtpTransport:
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         conn = self._conn()
         self._local.count += 1
+        if conn.does_esmtp and "pipelining" in conn.esmtp_features:
+            self._send_pipelined(conn, sender, recipient, message)
+            return
         try:
             code, reply = conn.mail(sender)
             if code != 250:
@@ -182,13 +185,62 @@ class SmtpTransport:
             if code != 354:
                 self._reset(conn, code)
                 raise Rejected(code, _text(reply), stage="DATA")
-            body = LEADING_DOT.sub(b"..", message)
-            if not body.endswith(b"\r\n"):
-                body += b"\r\n"
-            conn.send(body + b".\r\n")
+            conn.send(dot_stuffed(message))
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._drop(conn)
             raise NotSent(f"connection lost before the end of DATA: {exc}") from None
+        self._final_reply(conn)
+
+    def _send_pipelined(
+        self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes
+    ) -> None:
+        """RFC 2920: MAIL, RCPT and DATA in one write, then their three replies in order.
+
+        The same stages as the step-by-step path: a refusal of any of the three
+        commands, or a drop before the final dot went out, is not a delivery.
+        """
+        # Quoted as smtplib's mail() and rcpt() do; its putcmd() refuses newlines too.
+        mail_from, rcpt_to = smtplib.quoteaddr(sender), smtplib.quoteaddr(recipient)
+        if any(c in mail_from + rcpt_to for c in "\r\n"):
+            raise ValueError(f"prohibited newline characters in {sender!r} or {recipient!r}")
+        commands = f"MAIL FROM:{mail_from}\r\nRCPT TO:{rcpt_to}\r\nDATA\r\n".encode("ascii")
+        replies: list[tuple[int, bytes]] = []
+        try:
+            conn.sock.sendall(commands)  # type: ignore[union-attr]
+            for _ in range(3):
+                replies.append(conn.getreply())
+                if replies[-1][0] == 421:  # the server is closing the connection
+                    break
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._drop(conn)
+            refused = _first_refusal(replies)
+            if refused is not None:  # refused before the drop: still not accepted
+                raise refused from None
+            raise NotSent(f"connection lost before DATA: {exc}") from None
+        refused = _first_refusal(replies)
+        if refused is not None:
+            if len(replies) == 3 and replies[2][0] == 354:
+                # DATA was accepted although MAIL or RCPT was not: end it with an
+                # empty message (the server has no valid recipient to deliver to).
+                try:
+                    conn.sock.sendall(b".\r\n")  # type: ignore[union-attr]
+                    conn.getreply()
+                except (OSError, smtplib.SMTPServerDisconnected):
+                    self._drop(conn)
+                    raise refused from None
+                if refused.code == 421:
+                    self._drop(conn)
+            else:
+                self._reset(conn, replies[-1][0])
+            raise refused
+        try:
+            conn.sock.sendall(dot_stuffed(message))  # type: ignore[union-attr]
+        except OSError as exc:
+            self._drop(conn)
+            raise NotSent(f"connection lost before the end of DATA: {exc}") from None
+        self._final_reply(conn)
+
+    def _final_reply(self, conn: smtplib.SMTP) -> None:
         try:
             code, reply = conn.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
@@ -226,6 +278,32 @@ class SmtpTransport:
             conns = list(self._open)
         for conn in conns:
             self._quit(conn)
+
+
+def _first_refusal(replies: list[tuple[int, bytes]]) -> Rejected | None:
+    """The first refused reply of a pipelined MAIL / RCPT / DATA, as Rejected."""
+    for (code, reply), stage, ok in zip(
+        replies, ("MAIL", "RCPT", "DATA"), ((250,), (250, 251), (354,)), strict=False
+    ):
+        if code not in ok:
+            return Rejected(code, _text(reply), stage=stage)
+    return None
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: lines starting with "." doubled, a final CRLF, then the ending dot."""
+    parts = [b"."] if message[:1] == b"." else []
+    start = 0
+    i = message.find(b"\n.")
+    while i >= 0:
+        parts += (message[start : i + 1], b".")
+        start = i + 1
+        i = message.find(b"\n.", start)
+    parts.append(message[start:])
+    if not message.endswith(b"\r\n"):
+        parts.append(b"\r\n")
+    parts.append(b".\r\n")
+    return b"".join(parts)
 
 
 def _text(reply: bytes | str) -> str:
