@@ -291,6 +291,10 @@ class DeliveryManager:
             try:
                 self.transport.send(sender, r.email, message)
             except Rejected as exc:
+                if exc.stage == "connect" and exc.permanent:
+                    # The server refuses service to everyone: not this recipient's fault.
+                    done.release.append((r.delivery_id, str(exc)))
+                    raise DeliveryError(_server(self.transport), str(exc)) from None
                 if exc.permanent:
                     done.failed.append((r, str(exc), exc.code))
                     return
@@ -317,7 +321,7 @@ class DeliveryManager:
                 if self._halt.wait(pause) or (self._stop is not None and self._stop.is_set()):
                     done.release.append((r.delivery_id, str(last)))
                     return
-        if isinstance(last, Rejected):
+        if isinstance(last, Rejected) and last.stage != "connect":
             done.failed.append((r, str(last), last.code))
             return
         done.release.append((r.delivery_id, str(last)))

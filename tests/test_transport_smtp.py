@@ -15,6 +15,7 @@ from sending_setup import FAST, edition_with
 from sqlalchemy import select
 
 from digest.delivery import DeliveryOptions
+from digest.errors import DigestError
 from digest.models import Delivery
 from digest.sink import free_port
 from digest.smtp import SmtpTarget, SmtpTransport
@@ -167,3 +168,78 @@ def test_smtp_refused_connection_leaves_rows_pending(cli: Cli) -> None:
             ed.send(transport, FAST)
         assert {s for s, _, _ in states(ed).values()} == {"pending"}
         assert ed.status() == "running"
+
+
+class RefusesAtGreeting:
+    """A server on 127.0.0.1 that greets every connection with 421 and hangs up."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.sendall(b"421 4.3.2 service not available, closing\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_smtp_421_at_connect_leaves_every_row_pending(cli: Cli) -> None:
+    server = RefusesAtGreeting()
+    try:
+        with edition_with(cli, 3) as ed:
+            ed.start()
+            transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", server.port), timeout=2.0)
+            options = DeliveryOptions(connections=1, backoff=0.01, max_attempts=2)
+            with pytest.raises(DigestError) as caught:
+                ed.send(transport, options)
+            assert f"127.0.0.1:{server.port}" in str(caught.value)
+            assert "421" in str(caught.value)
+            # Not the recipients' fault: nobody is marked failed, all wait for a retry.
+            assert {state for state, _, _ in states(ed).values()} == {"pending"}
+            assert server.connections >= 1
+    finally:
+        server.close()
+
+
+@dataclass
+class Slow:
+    """Accepts everything, but takes its time over each reply to DATA."""
+
+    delay: float
+    delivered: list[str] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        self.delivered.extend(envelope.rcpt_tos)
+        return "250 OK queued"
+
+
+def test_smtp_slow_replies_still_deliver_each_message_once(cli: Cli) -> None:
+    handler = Slow(delay=0.2)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with edition_with(cli, 6) as ed:
+            ed.start()
+            transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=5.0)
+            summary = ed.send(transport, DeliveryOptions(connections=2, backoff=0.01))
+            assert summary.sent == 6
+            assert sorted(handler.delivered) == sorted(ed.emails)
+            assert {state for state, _, _ in states(ed).values()} == {"sent"}
+    finally:
+        controller.stop()
