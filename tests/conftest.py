@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -112,16 +113,23 @@ class Captured:
         ]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Captured, int]]:
-    handler = Captured()
+@contextmanager
+def running_smtp(handler: Any) -> Iterator[int]:
+    """An aiosmtpd server on 127.0.0.1 with ``handler``, for the block; yields its port."""
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield handler, port
+        yield port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Captured, int]]:
+    handler = Captured()
+    with running_smtp(handler) as port:
+        yield handler, port
 
 
 @dataclass

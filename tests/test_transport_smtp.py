@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import Cli
+from conftest import Cli, running_smtp
 from sending_setup import FAST, edition_with
 from sqlalchemy import select
 
@@ -75,13 +74,8 @@ class Faulty:
 @pytest.fixture
 def faulty() -> Iterator[tuple[Faulty, int]]:
     handler = Faulty()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def states(ed: Any) -> dict[str, tuple[str, str | None, int | None]]:
@@ -230,16 +224,10 @@ class Slow:
 
 def test_smtp_slow_replies_still_deliver_each_message_once(cli: Cli) -> None:
     handler = Slow(delay=0.2)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        with edition_with(cli, 6) as ed:
-            ed.start()
-            transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=5.0)
-            summary = ed.send(transport, DeliveryOptions(connections=2, backoff=0.01))
-            assert summary.sent == 6
-            assert sorted(handler.delivered) == sorted(ed.emails)
-            assert {state for state, _, _ in states(ed).values()} == {"sent"}
-    finally:
-        controller.stop()
+    with running_smtp(handler) as port, edition_with(cli, 6) as ed:
+        ed.start()
+        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=5.0)
+        summary = ed.send(transport, DeliveryOptions(connections=2, backoff=0.01))
+        assert summary.sent == 6
+        assert sorted(handler.delivered) == sorted(ed.emails)
+        assert {state for state, _, _ in states(ed).values()} == {"sent"}
