@@ -205,3 +205,25 @@ def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
     [(outcome, detail)] = _runs(settings)
     assert outcome == "done" and detail.startswith("2 feeds, 0 new stories, 1 failed")
     assert "last feeds run" in ready("status").output
+
+
+def test_clock_process_polls_feeds_when_it_starts(ready: Cli) -> None:
+    """The interval job is wired: a started `digest schedule` polls feeds at once."""
+    feed = SEEDS / "feeds" / "demo.xml"
+    ready("feeds", "add", feed.resolve().as_uri())
+    env = {**os.environ, **ready.env, "DIGEST_FEED_INTERVAL_MINUTES": "1"}
+    log_path = ready.cwd / "clock.log"
+    with log_path.open("w") as sink:
+        clock = subprocess.Popen(
+            [sys.executable, "-m", "digest", "schedule"], env=env, cwd=ready.cwd, stderr=sink
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and "feeds polled" not in log_path.read_text():
+                time.sleep(0.2)
+        finally:
+            clock.send_signal(signal.SIGTERM)
+            clock.wait(timeout=30)
+    assert "feeds polled: 1 feeds, 0 new stories" in log_path.read_text()
+    assert clock.returncode == 0
+    assert "last feeds run" in ready("status").output
