@@ -101,7 +101,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def _alembic_config(engine: Engine) -> Any:
+def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
     cfg = Config()
@@ -133,7 +133,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(engine)
-    command.upgrade(_alembic_config(engine), "heads")
+    command.upgrade(alembic_config(engine), "heads")
     return before, head_revision()
 
 

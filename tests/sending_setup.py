@@ -80,6 +80,16 @@ class Edition:
             ).all()
         return {email: str(state) for email, state in rows}
 
+    def outcomes(self) -> dict[str, tuple[str, str | None, int | None]]:
+        """Each subscriber's (state, last error, SMTP reply code)."""
+        with self.factory() as s:
+            rows = s.execute(
+                select(Subscriber.email, Delivery.state, Delivery.last_error, Delivery.reply_code)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.edition_id == self.id)
+            ).all()
+        return {email: (str(state), error, code) for email, state, error, code in rows}
+
     def status(self) -> str:
         with self.factory() as s:
             return str(editions.get(s, str(self.id)).status)

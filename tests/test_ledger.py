@@ -13,7 +13,7 @@ from sending_setup import edition_with
 from sqlalchemy import text, update
 
 from digest import ledger
-from digest.db import MIGRATIONS_DIR, make_engine, transaction, utcnow
+from digest.db import alembic_config, make_engine, transaction, utcnow
 from digest.models import Delivery
 from digest.status import DeliveryState
 from digest.transport import MemoryTransport, Unknown
@@ -202,14 +202,10 @@ def test_send_cli_retry_failed_after_a_fix(cli: Cli, smtp_server) -> None:  # ty
 
 def test_migration_0003_keeps_existing_deliveries(database_url: str) -> None:
     from alembic import command
-    from alembic.config import Config
 
     engine = make_engine(database_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine
     try:
-        command.upgrade(cfg, "0001")
+        command.upgrade(alembic_config(engine), "0001")
         now = utcnow()
         with engine.begin() as conn:
             conn.execute(
@@ -231,7 +227,7 @@ def test_migration_0003_keeps_existing_deliveries(database_url: str) -> None:
                 ),
                 {"t": now},
             )
-        command.upgrade(cfg, "0003_ledger")
+        command.upgrade(alembic_config(engine), "0003_ledger")
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT state, message_id, claim_token FROM deliveries")).all()
         assert [tuple(r) for r in rows] == [("sent", "<m@x>", None)]

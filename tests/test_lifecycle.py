@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from digest.db import _alembic_config, make_engine, session_factory, upgrade
+from digest.db import alembic_config, make_engine, session_factory, upgrade
 from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber, SubscriberStatus
 
@@ -81,7 +81,7 @@ def test_lifecycle_transition_table(current: SubscriberStatus, wanted: Subscribe
 def test_migration_0004_keeps_subscribers_and_backfills_timestamps(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        command.upgrade(_alembic_config(engine), "0001")
+        command.upgrade(alembic_config(engine), "0001")
         created = datetime(2026, 3, 1, 8, 0)
         changed = datetime(2026, 4, 1, 9, 30)
         with engine.begin() as conn:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
-from digest.db import MIGRATIONS_DIR, current_revision, head_revision, make_engine, upgrade
-
-
-def _config(engine):  # type: ignore[no-untyped-def]
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine
-    return cfg
+from digest.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 
 
 def test_migrations_upgrade_from_the_first_revision_keeps_linked_rows(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        command.upgrade(_config(engine), "0001")
+        command.upgrade(alembic_config(engine), "0001")
         with engine.begin() as conn:
             conn.execute(
                 text(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from alembic import command
 from sqlalchemy import text
 
-from digest.db import _alembic_config, make_engine
+from digest.db import alembic_config, make_engine
 from digest.settings import normalize_database_url
 
 
@@ -16,7 +16,7 @@ def test_migration_sources_keeps_stories_and_editions_of_a_0001_database(
 ) -> None:
     engine = make_engine(normalize_database_url(database_url))
     try:
-        cfg = _alembic_config(engine)
+        cfg = alembic_config(engine)
         command.upgrade(cfg, "0001")
         now = datetime(2026, 11, 20, 8, 0, tzinfo=UTC).replace(tzinfo=None)
         with engine.begin() as conn:

@@ -10,7 +10,7 @@ from conftest import REFERENCE_STORY, Captured, Cli
 from sqlalchemy import text
 from subscriber_web import web_app
 
-from digest.db import _alembic_config, make_engine, upgrade
+from digest.db import alembic_config, make_engine, upgrade
 
 
 def add(cli: Cli, *emails: str) -> None:
@@ -105,7 +105,7 @@ def test_pause_round_trips_through_export_and_import(ready: Cli, tmp_path: Path)
 def test_migration_0009_adds_paused_at_and_keeps_subscribers(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        command.upgrade(_alembic_config(engine), "0008_source_text")
+        command.upgrade(alembic_config(engine), "0008_source_text")
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -120,7 +120,7 @@ def test_migration_0009_adds_paused_at_and_keeps_subscribers(database_url: str) 
         assert tuple(row) == ("Kept", "active", None)
         with engine.begin() as conn:
             conn.execute(text("UPDATE subscribers SET status = 'paused'"))
-        command.downgrade(_alembic_config(engine), "0008_source_text")
+        command.downgrade(alembic_config(engine), "0008_source_text")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name, status FROM subscribers")).one() == (
                 "Kept",

@@ -18,14 +18,11 @@ from typing import Any
 import pytest
 from conftest import Cli
 from sending_setup import edition_with
-from sqlalchemy import select
 
 from digest.delivery import DeliveryOptions
-from digest.models import Delivery
 from digest.sink import free_port
 from digest.smtp import SmtpTarget, SmtpTransport, dot_stuffed
 from digest.transport import NotSent, Rejected, Unknown
-from subscribers.models import Subscriber
 
 
 @dataclass
@@ -143,16 +140,6 @@ def pipe() -> Iterator[PipeServer]:
         loop.close()
 
 
-def states(ed: Any) -> dict[str, tuple[str, str | None, int | None]]:
-    with ed.factory() as s:
-        rows = s.execute(
-            select(Subscriber.email, Delivery.state, Delivery.last_error, Delivery.reply_code)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.edition_id == ed.id)
-        ).all()
-    return {email: (str(state), error, code) for email, state, error, code in rows}
-
-
 def test_dot_stuffing_doubles_leading_dots_and_ends_the_data() -> None:
     assert dot_stuffed(b".a\r\nb\r\n.c\r\n") == b"..a\r\nb\r\n..c\r\n.\r\n"
     assert dot_stuffed(b"a\r\n..b") == b"a\r\n...b\r\n.\r\n"
@@ -224,7 +211,7 @@ def test_pipelined_faults_end_in_the_right_state_per_recipient(cli: Cli, pipe: P
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", pipe.port), timeout=5.0)
         options = DeliveryOptions(connections=2, claim_batch=4, window=2, backoff=0.01)
         summary = ed.send(transport, options)
-        got = states(ed)
+        got = ed.outcomes()
         assert got[e[1]] == ("failed", "550 5.1.1 no such user here", 550)
         assert got[e[2]][0] == "sent"  # dropped before DATA: provably not sent, retried
         assert got[e[3]][0] == "unknown"  # dropped after the final dot: not resent

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from digest.delivery import DeliveryOptions
 from digest.errors import DigestError
-from digest.models import Delivery
 from digest.sink import free_port
 from digest.smtp import SmtpTarget, SmtpTransport
 from subscribers.models import Subscriber
@@ -78,16 +77,6 @@ def faulty() -> Iterator[tuple[Faulty, int]]:
         yield handler, port
 
 
-def states(ed: Any) -> dict[str, tuple[str, str | None, int | None]]:
-    with ed.factory() as s:
-        rows = s.execute(
-            select(Subscriber.email, Delivery.state, Delivery.last_error, Delivery.reply_code)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.edition_id == ed.id)
-        ).all()
-    return {email: (str(state), error, code) for email, state, error, code in rows}
-
-
 def test_smtp_faults_end_in_the_right_state_per_recipient(
     cli: Cli, faulty: tuple[Faulty, int]
 ) -> None:
@@ -107,7 +96,7 @@ def test_smtp_faults_end_in_the_right_state_per_recipient(
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=1.0)
         options = DeliveryOptions(connections=2, claim_batch=4, window=2, backoff=0.01)
         summary = ed.send(transport, options)
-        got = states(ed)
+        got = ed.outcomes()
         assert got[e[0]][0] == "sent"  # greylisted twice, then accepted
         assert got[e[1]] == ("failed", "550 5.1.1 no such user here", 550)
         assert got[e[2]][0] == "sent"  # dropped before DATA: provably not sent, retried
@@ -160,7 +149,7 @@ def test_smtp_refused_connection_leaves_rows_pending(cli: Cli) -> None:
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", free_port()), timeout=1)
         with pytest.raises(Exception, match="cannot connect"):
             ed.send(transport, FAST)
-        assert {s for s, _, _ in states(ed).values()} == {"pending"}
+        assert {s for s, _, _ in ed.outcomes().values()} == {"pending"}
         assert ed.status() == "running"
 
 
@@ -203,7 +192,7 @@ def test_smtp_421_at_connect_leaves_every_row_pending(cli: Cli) -> None:
             assert f"127.0.0.1:{server.port}" in str(caught.value)
             assert "421" in str(caught.value)
             # Not the recipients' fault: nobody is marked failed, all wait for a retry.
-            assert {state for state, _, _ in states(ed).values()} == {"pending"}
+            assert {state for state, _, _ in ed.outcomes().values()} == {"pending"}
             assert server.connections >= 1
     finally:
         server.close()
@@ -230,4 +219,4 @@ def test_smtp_slow_replies_still_deliver_each_message_once(cli: Cli) -> None:
         summary = ed.send(transport, DeliveryOptions(connections=2, backoff=0.01))
         assert summary.sent == 6
         assert sorted(handler.delivered) == sorted(ed.emails)
-        assert {state for state, _, _ in states(ed).values()} == {"sent"}
+        assert {state for state, _, _ in ed.outcomes().values()} == {"sent"}
