@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from digest import delivery, editions, ledger, manual
-from digest.check import CheckFailed, check_edition
 from digest.db import transaction
 from digest.errors import EditionError
 from digest.progress import progress_report
@@ -38,24 +37,18 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
         edition = editions.get(s, str(edition_id))
         if edition.status not in SENDABLE:
             raise EditionError(f"edition {edition_id} is {edition.status}, not sendable")
-        if not edition.placements:
-            raise EditionError(f"edition {edition_id} has no stories")
-        view = editions.view_of(edition)
-    if not force:
-        problems = check_edition(ctx.settings, view, edition_id)
-        if problems:
-            raise CheckFailed(edition_id, problems)
     if edition_id in ctx.sending:
         return  # already being sent by this process
+    # Render, check and open the ledger here, so problems answer this request.
+    _, messages, _ = delivery.open_send(ctx.settings, ctx.factory, str(edition_id), force)
     ctx.sending.add(edition_id)
     ctx.send_errors.pop(edition_id, None)
 
     def run() -> None:
         try:
             transport = open_transport(ctx.settings)
-            delivery.send_edition(
-                ctx.settings, ctx.factory, str(edition_id), transport, force=force
-            )
+            options = delivery.DeliveryOptions.from_settings(ctx.settings)
+            delivery.DeliveryManager(ctx.factory, transport, messages, options).run()
         except Exception as exc:  # shown on the detail page; nothing else can report it
             log.exception("sending edition %s failed", edition_id)
             ctx.send_errors[edition_id] = str(exc) or type(exc).__name__

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import Captured, Cli
 from subscriber_web import web_app
 from web_operator import wait_for_status, with_stories
@@ -199,3 +201,23 @@ def test_metrics_count_stories_and_editions(ready: Cli) -> None:
     assert 'digest_editions{status="draft"} 1' in after.text
     assert "digest_last_successful_send_timestamp_seconds 0.0" in after.text
     assert after.headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_api_send_refuses_an_edition_that_fails_the_check_unless_forced(
+    ready: Cli, captured: Captured, tmp_path: Path
+) -> None:
+    from test_check import BAD_MJML, with_templates
+
+    with_templates(with_stories(ready, "reader@example.com"), tmp_path, digest_mjml=BAD_MJML)
+    with web_app(ready) as web:
+        c = web.client
+        c.post("/api/editions")
+        refused = c.post("/api/editions/1/send", json={})
+        draft = c.get("/api/editions/1").json()["status"]
+        forced = c.post("/api/editions/1/send", json={"force": True})
+        assert wait_for_status(web.factory, 1, EditionStatus.FINISHED) == EditionStatus.FINISHED
+    assert refused.status_code in (400, 409, 422)
+    assert "link is not http(s): ftp://example.org/file" in refused.text
+    assert draft == "draft"  # a refused send opens no ledger
+    assert forced.status_code == 202
+    assert len(captured.envelopes) == 1
