@@ -18,7 +18,7 @@ from digest.models import Feed
 from digest.paths import builtin_seeds
 from digest.settings import Settings, load_settings
 from digest.sink import start_sink
-from digest.smtp import SmtpTransport, parse_smtp_url
+from digest.transport import open_transport
 from subscribers import csvio
 
 
@@ -56,7 +56,7 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
                 echo("no new stories: sending the latest edition (if anything is left to send)")
             else:
                 echo(f"built edition {built_id}")
-            transport = SmtpTransport(parse_smtp_url(settings.smtp_url))
+            transport = open_transport(settings)
             summary = delivery.send_edition(settings, factory, "latest", transport)
         finally:
             engine.dispose()
