@@ -59,3 +59,32 @@ def test_send_killed_repeatedly_loses_nothing_and_duplicates_only_on_retry_unkno
         assert set(got) == set(ed.emails)
         assert all(got[e] == 1 for e in ed.emails if e not in unknown)
         assert all(got[e] <= 2 for e in unknown)
+
+
+def test_send_sigterm_stops_between_messages_and_leaves_nothing_in_flight(
+    cli: Cli, captured: Captured
+) -> None:
+    with edition_with(cli, 1500) as ed:
+        env = {**os.environ, **cli.env, "DIGEST_SMTP_CONNECTIONS": "2"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "send", "1"],
+            cwd=cli.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert wait_for(lambda: len(captured.envelopes) >= 50 or proc.poll() is not None)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        states = ed.states()
+        # Stopped between messages: nothing claimed, in flight or of unknown fate.
+        assert not {"claimed", "sending", "unknown"} & set(states.values()), out
+        sent = {email for email, state in states.items() if state == "sent"}
+        got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
+        assert set(got) == sent and all(n == 1 for n in got.values())
+        if len(sent) < len(ed.emails):  # it stopped early: the rest wait, and a resend finishes
+            assert "edition is running" in out
+            cli("send", "1")
+        got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
+        assert set(got) == set(ed.emails) and all(n == 1 for n in got.values())
