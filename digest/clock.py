@@ -292,7 +292,9 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
         log.info("signal %s: stopping the clock", signum)
         stopping.set()
         if scheduler.running:
-            scheduler.shutdown(wait=False)
+            # Wait for running jobs (they stop between messages once ``stopping`` is
+            # set): exiting under a job thread still using the database is not clean.
+            scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
