@@ -19,7 +19,7 @@ from pathlib import Path
 
 from email_validator import validate_email
 
-from digest.db import make_engine, session_factory, upgrade, utcnow
+from digest.core.db import make_engine, session_factory, upgrade, utcnow
 from subscribers.models import Subscriber
 
 ROWS = 100_000

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fixed_edition import fixed_factory, fixed_view
 
-from digest.mail import Recipient
+from digest.mail.message import Recipient
 
 RECIPIENTS = 10_000
 REFERENCE_SAMPLE = 500

@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fixed_edition import fixed_factory, fixed_view
 from sqlalchemy import insert, text
 
-from digest import ledger
-from digest.db import make_engine, session_factory, transaction, upgrade, utcnow
-from digest.delivery import DeliveryManager, DeliveryOptions
-from digest.mail import Recipient
-from digest.models import Edition
-from digest.sink import free_port
-from digest.smtp import SmtpTarget, SmtpTransport
-from digest.status import EditionStatus
+from digest.core.db import make_engine, session_factory, transaction, upgrade, utcnow
+from digest.core.models import Edition
+from digest.core.status import EditionStatus
+from digest.delivery import ledger
+from digest.delivery.manager import DeliveryManager, DeliveryOptions
+from digest.mail.message import Recipient
+from digest.processes.sink import free_port
+from digest.transports.smtp import SmtpTarget, SmtpTransport
 from subscribers.models import Subscriber, SubscriberStatus
 
 SIZES = (10_000, 100_000)

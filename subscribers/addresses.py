@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest.errors import SubscriberError
+from digest.core.errors import SubscriberError
 
 MAX_NAME = 200
 MAX_TIMEZONE = 64

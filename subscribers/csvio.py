@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.errors import ImportRejected, RowError, SubscriberError
+from digest.core.db import utcnow
+from digest.core.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import STAMPS, SUPPRESSED
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from digest.db import utcnow
-from digest.errors import SubscriberError
+from digest.core.db import utcnow
+from digest.core.errors import SubscriberError
 from subscribers.models import Subscriber, SubscriberStatus
 
 S = SubscriberStatus

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from digest.db import Base, UTCDateTime, str_enum, utcnow
+from digest.core.db import Base, UTCDateTime, str_enum, utcnow
 
 
 class SubscriberStatus(StrEnum):

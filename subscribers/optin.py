@@ -19,11 +19,11 @@ from email.utils import format_datetime, make_msgid
 from mjml import mjml2html
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.errors import DigestError, RenderError
-from digest.render import make_environment
-from digest.settings import Settings
-from digest.transport import SendFailure, open_transport
+from digest.core.db import utcnow
+from digest.core.errors import DigestError, RenderError
+from digest.core.settings import Settings
+from digest.render.edition import make_environment
+from digest.transports.base import SendFailure, open_transport
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.errors import SubscriberError
+from digest.core.db import utcnow
+from digest.core.errors import SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone, key_hash
 from subscribers.lifecycle import SUBSCRIBED, transition
 from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus, Suppression

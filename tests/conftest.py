@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from digest.cli import main
-from digest.settings import normalize_database_url
-from digest.sink import free_port
+from digest.core.settings import normalize_database_url
+from digest.processes.sink import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.headerregistry import Address
 
-from digest.mail import MailOptions, MessageFactory
-from digest.render import EditionView, Rendered, StoryView, render
+from digest.mail.message import MailOptions, MessageFactory
+from digest.render.edition import EditionView, Rendered, StoryView, render
 
 BASE_URL = "https://news.example.org"
 NONCE = "fixed"

@@ -11,13 +11,14 @@ from conftest import REFERENCE_STORY, Cli
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions, ledger
-from digest.db import make_engine, session_factory, transaction, utcnow
-from digest.delivery import DeliveryManager, DeliveryOptions, SendSummary
-from digest.mail import prepare
-from digest.models import Delivery
-from digest.settings import Settings, load_settings
-from digest.transport import Transport
+from digest.core.db import make_engine, session_factory, transaction, utcnow
+from digest.core.models import Delivery
+from digest.core.settings import Settings, load_settings
+from digest.delivery import ledger
+from digest.delivery.manager import DeliveryManager, DeliveryOptions, SendSummary
+from digest.editions import assemble
+from digest.mail.message import prepare
+from digest.transports.base import Transport
 from subscribers.models import Subscriber, SubscriberStatus
 
 FAST = DeliveryOptions(connections=3, claim_batch=20, window=5, backoff=0.01, status_every=0)
@@ -60,11 +61,11 @@ class Edition:
 
     def start(self) -> None:
         with transaction(self.factory) as s:
-            ledger.start(s, editions.get(s, str(self.id)), "localhost")
+            ledger.start(s, assemble.get(s, str(self.id)), "localhost")
 
     def manager(self, transport: Transport, options: DeliveryOptions = FAST) -> DeliveryManager:
         with self.factory() as s:
-            view = editions.view_of(editions.get(s, str(self.id)))
+            view = assemble.view_of(assemble.get(s, str(self.id)))
         messages = prepare(self.settings, view, self.id)
         return DeliveryManager(self.factory, transport, messages, options)
 
@@ -92,7 +93,7 @@ class Edition:
 
     def status(self) -> str:
         with self.factory() as s:
-            return str(editions.get(s, str(self.id)).status)
+            return str(assemble.get(s, str(self.id)).status)
 
 
 @contextmanager

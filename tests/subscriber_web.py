@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import make_engine, session_factory
-from digest.settings import Settings, load_settings
-from digest.web import create_app
+from digest.core.db import make_engine, session_factory
+from digest.core.settings import Settings, load_settings
+from digest.web.app import create_app
 from subscribers.models import Subscriber
 from subscribers.tokens import make_token
 

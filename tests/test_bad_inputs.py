@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REFERENCE_STORY, Cli
 
-from digest.errors import SourceError
-from digest.sources import parse_file
+from digest.core.errors import SourceError
+from digest.sources.parse import parse_file
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 

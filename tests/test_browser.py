@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fixed_edition import fixed_factory, fixed_stories, fixed_view
 
-from digest.mail import Recipient, parts_of
+from digest.mail.message import Recipient, parts_of
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,14 @@ from apscheduler.triggers.cron import CronTrigger
 from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 from sqlalchemy import func, select
 
-from digest import runlog
-from digest.clock import catch_up, run_slot
-from digest.db import make_engine, session_factory, transaction
-from digest.models import Edition
-from digest.runlog import ClockRun, RunOutcome
-from digest.settings import Settings, load_settings
-from digest.slots import fire_times, latest_slot, slot_key
-from digest.status import EditionStatus
+from digest.core.db import make_engine, session_factory, transaction
+from digest.core.models import Edition
+from digest.core.settings import Settings, load_settings
+from digest.core.status import EditionStatus
+from digest.editions.slots import fire_times, latest_slot, slot_key
+from digest.processes import runlog
+from digest.processes.clock import catch_up, run_slot
+from digest.processes.runlog import ClockRun, RunOutcome
 
 
 def settings_for(cli: Cli, **extra: object) -> Settings:
@@ -191,7 +191,7 @@ def test_status_shows_a_skipped_slot(ready: Cli) -> None:
 def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
     from feed_server import serve_feeds
 
-    from digest.clock import poll_feeds
+    from digest.processes.clock import poll_feeds
 
     with serve_feeds() as server:
         ready("feeds", "add", server.url("rss2.xml"), "--backfill", "1")

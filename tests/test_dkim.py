@@ -10,10 +10,10 @@ import dkim
 import pytest
 from fixed_edition import fixed_factory
 
-from digest.dkim import SIGNED_HEADERS, DkimSigner
-from digest.errors import ConfigError
-from digest.mail import Recipient
-from digest.settings import Settings
+from digest.core.errors import ConfigError
+from digest.core.settings import Settings
+from digest.mail.dkim import SIGNED_HEADERS, DkimSigner
+from digest.mail.message import Recipient
 
 RECIPIENT = Recipient(1, "ada@example.com", "Ada Lovelace")
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from subscriber_web import confirmation_links
 
-from digest.errors import SubscriberError
+from digest.core.errors import SubscriberError
 from subscribers.addresses import check_address
 
 

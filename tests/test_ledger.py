@@ -12,11 +12,11 @@ from conftest import Cli
 from sending_setup import edition_with
 from sqlalchemy import text, update
 
-from digest import ledger
-from digest.db import alembic_config, make_engine, transaction, utcnow
-from digest.models import Delivery
-from digest.status import DeliveryState
-from digest.transport import MemoryTransport, Unknown
+from digest.core.db import alembic_config, make_engine, transaction, utcnow
+from digest.core.models import Delivery
+from digest.core.status import DeliveryState
+from digest.delivery import ledger
+from digest.transports.base import MemoryTransport, Unknown
 from subscribers.models import Subscriber, SubscriberStatus
 
 

@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from digest.db import alembic_config, make_engine, session_factory, upgrade
+from digest.core.db import alembic_config, make_engine, session_factory, upgrade
 from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber, SubscriberStatus
 

@@ -8,13 +8,14 @@ import pytest
 from conftest import REFERENCE_STORY, Captured, Cli
 from sqlalchemy import select, update
 
-from digest import delivery, editions, ledger
-from digest.clock import local_tick
-from digest.db import make_engine, session_factory, transaction, utcnow
-from digest.models import Delivery
-from digest.settings import Settings, load_settings
-from digest.slots import local_instant
-from digest.smtp import SmtpTransport
+from digest.core.db import make_engine, session_factory, transaction, utcnow
+from digest.core.models import Delivery
+from digest.core.settings import Settings, load_settings
+from digest.delivery import ledger, manager
+from digest.editions import assemble
+from digest.editions.slots import local_instant
+from digest.processes.clock import local_tick
+from digest.transports.smtp import SmtpTransport
 from subscribers.models import Subscriber
 
 
@@ -65,7 +66,7 @@ def test_local_time_rows_wait_for_their_zone_and_a_worker_sends_them_later(
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     try:
-        summary = delivery.send_edition(
+        summary = manager.send_edition(
             settings, factory, "1", SmtpTransport.from_settings(settings), local_slot=wall
         )
         assert summary.sent == 2
@@ -82,7 +83,7 @@ def test_local_time_rows_wait_for_their_zone_and_a_worker_sends_them_later(
                 ).all()
             )
             assert waits["west@example.com"] == local_instant(wall, "America/Chicago")
-            assert delivery.editions_with_pending(s) == []  # nothing due yet
+            assert manager.editions_with_pending(s) == []  # nothing due yet
         assert "running" in ready("status", "1").output
         # Time passes: the Chicago subscriber's 07:00 arrives.
         with transaction(factory) as s:
@@ -124,7 +125,7 @@ def test_local_tick_builds_when_the_earliest_zone_reaches_the_slot(
             assert wait is not None and wait - now == timedelta(hours=4, minutes=30) - timedelta(
                 seconds=now.second, microseconds=now.microsecond
             )
-            assert editions.latest_id(s) == 1
+            assert assemble.latest_id(s) == 1
             assert ledger.counts(s, 1)
     finally:
         engine.dispose()

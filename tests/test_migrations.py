@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import text
 
-from digest.db import alembic_config, current_revision, head_revision, make_engine, upgrade
+from digest.core.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 
 
 def test_migrations_upgrade_from_the_first_revision_keeps_linked_rows(database_url: str) -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from alembic import command
 from sqlalchemy import text
 
-from digest.db import alembic_config, make_engine
-from digest.settings import normalize_database_url
+from digest.core.db import alembic_config, make_engine
+from digest.core.settings import normalize_database_url
 
 
 def test_migration_sources_keeps_stories_and_editions_of_a_0001_database(

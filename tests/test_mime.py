@@ -9,9 +9,9 @@ from email.message import EmailMessage
 import pytest
 from fixed_edition import BASE_URL, fixed_factory, fixed_view
 
-from digest.errors import SubscriberError
-from digest.mail import Recipient, message_id
-from digest.mime import qp_value
+from digest.core.errors import SubscriberError
+from digest.mail.message import Recipient, message_id
+from digest.mail.mime import qp_value
 
 RECIPIENTS = [
     Recipient(1, "ada@example.com", "Ada Lovelace"),

@@ -10,7 +10,7 @@ from conftest import REFERENCE_STORY, Captured, Cli
 from sqlalchemy import text
 from subscriber_web import web_app
 
-from digest.db import alembic_config, make_engine, upgrade
+from digest.core.db import alembic_config, make_engine, upgrade
 
 
 def add(cli: Cli, *emails: str) -> None:

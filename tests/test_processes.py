@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from conftest import REFERENCE_STORY, Captured, Cli
 from fastapi.testclient import TestClient
 
-from digest import delivery, editions
-from digest.clock import run_slot
-from digest.db import make_engine, session_factory, transaction
-from digest.settings import load_settings
-from digest.web import create_app
+from digest.core.db import make_engine, session_factory, transaction
+from digest.core.settings import load_settings
+from digest.delivery import manager
+from digest.editions import assemble
+from digest.processes.clock import run_slot
+from digest.web.app import create_app
 
 
 def settings_for(cli: Cli, **extra: str):  # type: ignore[no-untyped-def]
@@ -67,7 +68,7 @@ def test_worker_once_sends_pending_deliveries_of_a_running_edition(
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(session_factory(engine)) as s:
-            delivery.open_ledger(s, editions.get(s, "1"), "localhost")
+            manager.open_ledger(s, assemble.get(s, "1"), "localhost")
     finally:
         engine.dispose()
     assert "running" in ready("status", "1").output

@@ -12,9 +12,9 @@ from conftest import Captured, Cli
 from sending_setup import FAST, edition_with
 from sqlalchemy import text
 
-from digest import queue
-from digest.delivery import DeliveryOptions
-from digest.transport import MemoryTransport
+from digest.delivery.manager import DeliveryOptions
+from digest.processes import queue
+from digest.transports.base import MemoryTransport
 
 
 def test_queue_chunk_sends_at_most_its_rows(cli: Cli) -> None:

@@ -11,11 +11,11 @@ from conftest import Captured, Cli
 from sending_setup import FAST, edition_with
 from sqlalchemy import update
 
-from digest.db import transaction, utcnow
-from digest.delivery import DeliveryOptions
-from digest.models import Delivery
-from digest.ratelimit import HOUR, HourlyCapReached, RateLimit
-from digest.transport import MemoryTransport
+from digest.core.db import transaction, utcnow
+from digest.core.models import Delivery
+from digest.delivery.manager import DeliveryOptions
+from digest.delivery.throttle import HOUR, HourlyCapReached, RateLimit
+from digest.transports.base import MemoryTransport
 
 
 class FakeClock:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from fixed_edition import BASE_URL, fixed_render, fixed_stories, fixed_view
 
-from digest.errors import RenderError
-from digest.render import StoryView, render
+from digest.core.errors import RenderError
+from digest.render.edition import StoryView, render
 
 GOLDEN = Path(__file__).parent / "golden"
 # Read at import: the autouse clean_environment fixture removes DIGEST_* variables.

@@ -19,10 +19,10 @@ import pytest
 from conftest import Cli
 from sending_setup import edition_with
 
-from digest.delivery import DeliveryOptions
-from digest.sink import free_port
-from digest.smtp import SmtpTarget, SmtpTransport, dot_stuffed
-from digest.transport import NotSent, Rejected, Unknown
+from digest.delivery.manager import DeliveryOptions
+from digest.processes.sink import free_port
+from digest.transports.base import NotSent, Rejected, Unknown
+from digest.transports.smtp import SmtpTarget, SmtpTransport, dot_stuffed
 
 
 @dataclass

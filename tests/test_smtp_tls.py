@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import Captured, Cli
 from sending_setup import edition_with
 
-from digest.sink import free_port
+from digest.processes.sink import free_port
 
 USER, PASSWORD = "mailer", "s3cret pass"
 

@@ -12,8 +12,9 @@ from conftest import Cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.errors import SourceError
-from digest.sources import jsonfile, markdown, parse_file, seedtext
+from digest.core.errors import SourceError
+from digest.sources.formats import jsonfile, markdown, seedtext
+from digest.sources.parse import parse_file
 
 # Printable text on one line: no control, surrogate, format or line/paragraph separators.
 one_line = (

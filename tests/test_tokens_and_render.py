@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from digest.render import EditionView, Rendered, StoryView, render
+from digest.render.edition import EditionView, Rendered, StoryView, render
 from subscribers.tokens import PURPOSES, make_token, read_token
 
 KEY = b"test-signing-key"

@@ -11,9 +11,9 @@ import pytest
 from conftest import Captured, Cli
 from sending_setup import edition_with
 
-from digest.errors import DeliveryError
-from digest.maildir import MaildirTransport, parse_maildir_url
-from digest.transport import NotSent
+from digest.core.errors import DeliveryError
+from digest.transports.base import NotSent
+from digest.transports.maildir import MaildirTransport, parse_maildir_url
 
 
 def delivered(box: Path) -> Counter[str]:

@@ -13,10 +13,10 @@ from conftest import Cli, running_smtp
 from sending_setup import FAST, edition_with
 from sqlalchemy import select
 
-from digest.delivery import DeliveryOptions
-from digest.errors import DigestError
-from digest.sink import free_port
-from digest.smtp import SmtpTarget, SmtpTransport
+from digest.core.errors import DigestError
+from digest.delivery.manager import DeliveryOptions
+from digest.processes.sink import free_port
+from digest.transports.smtp import SmtpTarget, SmtpTransport
 from subscribers.models import Subscriber
 
 

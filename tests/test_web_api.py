@@ -8,7 +8,7 @@ from conftest import Captured, Cli
 from subscriber_web import web_app
 from web_operator import wait_for_status, with_stories
 
-from digest.status import EditionStatus
+from digest.core.status import EditionStatus
 
 STORY = {"headline": "A headline", "summary": "A summary.", "bullets": ["one", "two"]}
 

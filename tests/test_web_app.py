@@ -9,7 +9,7 @@ from conftest import Captured, Cli
 from subscriber_web import web_app
 from web_operator import SCRIPT_STORY, csrf, wait_for_status, with_stories
 
-from digest.status import EditionStatus
+from digest.core.status import EditionStatus
 from subscribers.tokens import make_token
 
 HEADLINE = "US, Israel Show Signs"

@@ -20,10 +20,10 @@ from conftest import REFERENCE_STORY, Captured, Cli
 from subscriber_web import settings_for
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
 
-from digest.db import make_engine, session_factory
-from digest.sink import free_port
-from digest.status import EditionStatus
-from digest.web import create_app
+from digest.core.db import make_engine, session_factory
+from digest.core.status import EditionStatus
+from digest.processes.sink import free_port
+from digest.web.app import create_app
 
 HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["headline"]]
 

@@ -125,7 +125,7 @@ def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
 
 
 def test_complained_address_is_never_mailed_a_confirmation(ready: Cli, captured: Captured) -> None:
-    from digest.db import transaction
+    from digest.core.db import transaction
     from subscribers.lifecycle import transition
     from subscribers.models import SubscriberStatus
     from subscribers.service import find

@@ -9,8 +9,8 @@ from conftest import REFERENCE_STORY, Cli
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions
-from digest.status import EditionStatus
+from digest.core.status import EditionStatus
+from digest.editions import assemble
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 SCRIPT_STORY = {
@@ -40,7 +40,7 @@ def wait_for_status(
     deadline = time.monotonic() + timeout
     while True:
         with factory() as s:
-            status = editions.get(s, str(edition_id)).status
+            status = assemble.get(s, str(edition_id)).status
         if status in wanted or time.monotonic() > deadline:
             return status
         time.sleep(0.05)

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import __version__
-from digest.db import ensure_current, make_engine, session_factory
-from digest.errors import DigestError
-from digest.settings import Settings, load_settings
+from digest.core.db import ensure_current, make_engine, session_factory
+from digest.core.errors import DigestError
+from digest.core.settings import Settings, load_settings
 
 
 class App:
@@ -76,8 +76,8 @@ def main(ctx: click.Context) -> None:
 
 pass_app = click.make_pass_decorator(App)
 
-from digest.cli import checks, content, feeds, people, processes, sending  # noqa: E402
+from digest.cli import checks, content, feeds, processes, sending, subscribers  # noqa: E402
 
-for module in (content, feeds, checks, people, processes, sending):
+for module in (content, feeds, checks, subscribers, processes, sending):
     for command in module.COMMANDS:
         main.add_command(command)

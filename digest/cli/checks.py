@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from digest import editions
-from digest.check import check_edition
 from digest.cli import App, pass_app
+from digest.editions import assemble
+from digest.mail.check import check_edition
 
 
 @click.command()
@@ -21,7 +21,7 @@ def check(app: App, ref: str) -> None:
     syntax was left unrendered, or MJML compilation failed.
     """
     with app.factory() as s:
-        view = editions.view(s, ref)
+        view = assemble.view(s, ref)
     edition_id = view.number if ref != "next" else None
     problems = check_edition(app.settings, view, edition_id)
     label = f"edition {view.number}" if view.number is not None else "next edition"

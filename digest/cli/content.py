@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
-from digest import editions, ingest
 from digest.cli import App, emit_json, pass_app
-from digest.db import transaction
-from digest.errors import DigestError, SourcesRejected
-from digest.mail import SAMPLE_RECIPIENT, parts_of, prepare
-from digest.render import EditionView
+from digest.core.db import transaction
+from digest.core.errors import DigestError, SourcesRejected
+from digest.editions import assemble
+from digest.mail.message import SAMPLE_RECIPIENT, parts_of, prepare
+from digest.render.edition import EditionView
+from digest.sources import ingest
 
 
 @click.group()
@@ -55,11 +56,11 @@ def stories_list(app: App, only_new: bool, as_json: bool) -> None:
     """List stories (all, or only those the next edition would take)."""
     from sqlalchemy import select
 
-    from digest.models import Story
+    from digest.core.models import Story
 
     with app.factory() as s:
         rows = (
-            editions.new_stories(s)
+            assemble.new_stories(s)
             if only_new
             else s.scalars(select(Story).order_by(Story.id)).all()
         )
@@ -83,7 +84,7 @@ def stories_list(app: App, only_new: bool, as_json: bool) -> None:
 
 @click.group()
 def edition() -> None:
-    """Build and inspect editions."""
+    """Build and inspect assemble."""
 
 
 @edition.command("build")
@@ -91,7 +92,7 @@ def edition() -> None:
 def edition_build(app: App) -> None:
     """Put every story not yet in an edition into a new draft edition; prints its id."""
     with transaction(app.factory) as s:
-        built = editions.build(s)
+        built = assemble.build(s)
         if built is None:
             click.echo("no new stories: no edition built")
             return
@@ -114,7 +115,7 @@ def edition_list(app: App, as_json: bool) -> None:
                 "created_at": e.created_at.isoformat(),
                 "deliveries": counts,
             }
-            for e, n, counts in editions.list_editions(s)
+            for e, n, counts in assemble.list_editions(s)
         ]
     if as_json:
         emit_json(rows)
@@ -133,7 +134,7 @@ def edition_list(app: App, as_json: bool) -> None:
 def edition_show(app: App, ref: str, as_json: bool) -> None:
     """Show one edition (REF: an id or 'latest') and its stories in order."""
     with app.factory() as s:
-        e = editions.get(s, ref)
+        e = assemble.get(s, ref)
         data: dict[str, Any] = {
             "id": e.id,
             "status": e.status.value,
@@ -176,7 +177,7 @@ def preview(app: App, ref: str, fmt: str, output: Path | None) -> None:
     edition, rendered without building anything).
     """
     with app.factory() as s:
-        view = editions.view(s, ref)
+        view = assemble.view(s, ref)
     data = _rendered_output(app, view, fmt)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)

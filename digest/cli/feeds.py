@@ -7,12 +7,12 @@ from dataclasses import asdict
 import click
 from sqlalchemy import select
 
-from digest import feeds as feed_store
 from digest.cli import App, emit_json, pass_app
-from digest.db import transaction
-from digest.errors import DigestError
-from digest.fetch import FetchLimits
-from digest.models import Feed
+from digest.core.db import transaction
+from digest.core.errors import DigestError
+from digest.core.models import Feed
+from digest.sources import feeds as feed_store
+from digest.sources.fetch import FetchLimits
 
 
 @click.group()

@@ -12,8 +12,8 @@ from types import FrameType
 import click
 
 from digest.cli import App, pass_app
-from digest.db import upgrade
-from digest.errors import ConfigError
+from digest.core.db import upgrade
+from digest.core.errors import ConfigError
 
 
 @click.command()
@@ -27,7 +27,7 @@ def init(app: App) -> None:
     else:
         click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
     if app.engine.dialect.name == "postgresql":
-        from digest.queue import ensure_schema
+        from digest.processes.queue import ensure_schema
 
         ensure_schema(app.engine)  # procrastinate's tables, for DIGEST_QUEUE; once
 
@@ -48,7 +48,7 @@ def demo(var_dir: Path) -> None:
     Maildir var/mail. Running it again sends nothing twice.
     """
     from digest.cli.sending import describe
-    from digest.demo import count_messages, run_demo
+    from digest.processes.demo import count_messages, run_demo
 
     maildir, summary = run_demo(var_dir, click.echo)
     if summary is not None:
@@ -70,7 +70,7 @@ def demo(var_dir: Path) -> None:
 )
 def smtp_sink(host: str, port: int, maildir: Path) -> None:
     """Run a local capture SMTP server that stores every message in a Maildir."""
-    from digest.sink import start_sink
+    from digest.processes.sink import start_sink
 
     try:
         sink = start_sink(maildir, host, port)
@@ -100,7 +100,7 @@ def serve(app: App, host: str, port: int | None) -> None:
     """Run the web app: previews, editions, archive, /api, /metrics and subscriber pages."""
     import uvicorn
 
-    from digest.web import create_app
+    from digest.web.app import create_app
 
     settings = app.settings
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.admin_token:
@@ -115,7 +115,7 @@ def schedule(app: App) -> None:
 
     Run exactly one clock. SIGTERM stops it cleanly.
     """
-    from digest.clock import make_trigger, run_clock
+    from digest.processes.clock import make_trigger, run_clock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -134,9 +134,10 @@ def worker(app: App, interval: float, once: bool) -> None:
     edition E" tasks from the queue instead of polling (--once: until the
     queue is empty); SIGTERM then finishes the current chunk and exits.
     """
-    from digest import delivery, hourly, queue
     from digest.cli.sending import describe
-    from digest.transport import open_transport
+    from digest.delivery import hourly, manager
+    from digest.processes import queue
+    from digest.transports.base import open_transport
 
     stop = threading.Event()
 
@@ -151,10 +152,10 @@ def worker(app: App, interval: float, once: bool) -> None:
     while not stop.is_set():
         with app.factory() as s:
             capped = hourly.next_allowed(s, settings.hourly_limit) is not None
-            todo = [] if capped else delivery.editions_with_pending(s)
+            todo = [] if capped else manager.editions_with_pending(s)
         for edition_id in todo:
             transport = open_transport(settings)
-            summary = delivery.send_edition(
+            summary = manager.send_edition(
                 settings, app.factory, str(edition_id), transport, stop=stop
             )
             click.echo(describe(summary))

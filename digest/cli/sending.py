@@ -7,15 +7,17 @@ import threading
 
 import click
 
-from digest import delivery, editions, ledger, manual, queue
 from digest.cli import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
-from digest.clock import describe_schedule
-from digest.db import transaction
-from digest.delivery import SendSummary
-from digest.progress import progress_report
-from digest.status import DeliveryState
-from digest.transport import open_transport
+from digest.core.db import transaction
+from digest.core.status import DeliveryState
+from digest.delivery import ledger, manager, manual
+from digest.delivery.manager import SendSummary
+from digest.delivery.report import progress_report
+from digest.editions import assemble
+from digest.processes import queue
+from digest.processes.clock import describe_schedule
+from digest.transports.base import open_transport
 
 
 def run_send(
@@ -37,7 +39,7 @@ def run_send(
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         with ProgressBar() as bar:
-            summary = delivery.send_edition(
+            summary = manager.send_edition(
                 settings,
                 app.factory,
                 ref,
@@ -60,7 +62,7 @@ def run_send(
 
 def _defer(app: App, ref: str, echo: bool, force: bool, retry: DeliveryState | None) -> SendSummary:
     """Open the ledger and hand the sending to `digest worker` processes as chunk tasks."""
-    from digest.queue import defer_send
+    from digest.processes.queue import defer_send
 
     edition_id, pending, tasks = defer_send(app.settings, app.factory, ref, force, retry)
     if echo:
@@ -149,7 +151,7 @@ def send(
         return
     if now:
         with transaction(app.factory) as s:
-            built = editions.build(s)
+            built = assemble.build(s)
             ref = str(built.id) if built else ""
         if not ref:
             click.echo("no new stories: nothing to send")
@@ -187,7 +189,7 @@ def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
 
 def _edition_id(app: App, ref: str) -> int:
     with app.factory() as s:
-        return editions.get(s, ref).id
+        return assemble.get(s, ref).id
 
 
 @click.command()
@@ -235,8 +237,8 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     """
     schedule = None if ref else describe_schedule(app.settings, app.factory)
     with app.factory() as s:
-        has_editions = ref is not None or editions.latest_id(s) is not None
-        edition = editions.get(s, ref or "latest") if has_editions else None
+        has_editions = ref is not None or assemble.latest_id(s) is not None
+        edition = assemble.get(s, ref or "latest") if has_editions else None
         limit = app.settings.hourly_limit
         data = progress_report(s, edition, hourly_limit=limit) if edition else None
     if as_json:

@@ -11,7 +11,7 @@ import click
 
 from digest.cli import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
-from digest.db import transaction
+from digest.core.db import transaction
 from subscribers import csvio, optin, service
 from subscribers.models import SubscriberSource, SubscriberStatus
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from digest.errors import ConfigError, DigestError
+from digest.core.errors import ConfigError, DigestError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

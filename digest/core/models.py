@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from digest.db import Base, UTCDateTime, str_enum, utcnow
-from digest.status import DeliveryState, EditionStatus
+from digest.core.db import Base, UTCDateTime, str_enum, utcnow
+from digest.core.status import DeliveryState, EditionStatus
 from subscribers.models import Subscriber
 
 

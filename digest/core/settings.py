@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from digest.errors import ConfigError
+from digest.core.errors import ConfigError
 
 DEFAULT_SQLITE_NAME = "digest.db"
 

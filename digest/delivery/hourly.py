@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.models import Delivery
+from digest.core.db import utcnow
+from digest.core.models import Delivery
 
 HOUR = timedelta(hours=1)
 

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import CursorResult, Integer, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.errors import EditionError
-from digest.mail import message_id
-from digest.models import Delivery, Edition
-from digest.slots import local_instant
-from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.core.db import utcnow
+from digest.core.errors import EditionError
+from digest.core.models import Delivery, Edition
+from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.editions.slots import local_instant
+from digest.mail.message import message_id
 from subscribers.models import Subscriber, SubscriberStatus
 
 INSERT_BATCH = 5000

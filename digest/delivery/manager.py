@@ -19,16 +19,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions, hourly, ledger
-from digest.check import CheckFailed, check_edition
-from digest.db import transaction, utcnow
-from digest.errors import DeliveryError, DigestError, EditionError, SubscriberError
-from digest.mail import MessageFactory, Recipient, prepare
-from digest.models import Delivery, Edition
-from digest.ratelimit import HourlyCapReached, RateLimit, backoff
-from digest.settings import Settings
-from digest.status import DeliveryState, EditionStatus
-from digest.transport import NotSent, Rejected, Transport, Unknown
+from digest.core.db import transaction, utcnow
+from digest.core.errors import DeliveryError, DigestError, EditionError, SubscriberError
+from digest.core.models import Delivery, Edition
+from digest.core.settings import Settings
+from digest.core.status import DeliveryState, EditionStatus
+from digest.delivery import hourly, ledger
+from digest.delivery.throttle import HourlyCapReached, RateLimit, backoff
+from digest.editions import assemble
+from digest.mail.check import CheckFailed, check_edition
+from digest.mail.message import MessageFactory, Recipient, prepare
+from digest.transports.base import NotSent, Rejected, Transport, Unknown
 
 Progress = Callable[[int], None]
 
@@ -396,7 +397,7 @@ def open_send(
     """
     domain = settings.sender.domain or "localhost"
     with transaction(factory) as s:
-        edition = editions.get(s, ref)
+        edition = assemble.get(s, ref)
         if edition.status == EditionStatus.CANCELLED:
             raise EditionError(f"edition {edition.id} is cancelled", edition.id)
         if edition.status == EditionStatus.PAUSED:
@@ -405,7 +406,7 @@ def open_send(
             )
         if not edition.placements:
             raise EditionError(f"edition {edition.id} has no stories", edition.id)
-        view = editions.view_of(edition)
+        view = assemble.view_of(edition)
         # Render and check before opening the ledger: a failure leaves the edition a draft.
         messages = prepare(settings, view, edition.id)
         problems = check_edition(settings, view, edition.id, messages)

@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import editions
-from digest.errors import DeliveryError
-from digest.mail import Recipient, prepare
-from digest.models import Delivery
-from digest.settings import Settings
-from digest.status import DeliveryState
-from digest.transport import SendFailure, Transport
+from digest.core.errors import DeliveryError
+from digest.core.models import Delivery
+from digest.core.settings import Settings
+from digest.core.status import DeliveryState
+from digest.editions import assemble
+from digest.mail.message import Recipient, prepare
+from digest.transports.base import SendFailure, Transport
 from subscribers import service
 from subscribers.addresses import check_address
 from subscribers.models import Subscriber, SubscriberStatus
 
 
 def _edition_id(session: Session, ref: str) -> int | None:
-    return None if ref == "next" else editions.get(session, ref).id
+    return None if ref == "next" else assemble.get(session, ref).id
 
 
 def test_send(
@@ -37,7 +37,7 @@ def test_send(
     """
     email, _ = check_address(address)
     with factory() as s:
-        view = editions.view(s, ref)
+        view = assemble.view(s, ref)
         edition_id = _edition_id(s, ref)
         known = service.find(s, email)
     recipient = Recipient(known.id, known.email, known.name) if known else Recipient(0, email, "")
@@ -65,7 +65,7 @@ class DryRun:
 def dry_run(settings: Settings, factory: sessionmaker[Session], ref: str) -> DryRun:
     """Who would get what if ``ref`` were sent now; nothing is sent or stored."""
     with factory() as s:
-        view = editions.view(s, ref)
+        view = assemble.view(s, ref)
         edition_id = _edition_id(s, ref)
         done: set[int] = set()
         if edition_id is not None:

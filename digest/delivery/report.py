@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest import hourly, ledger
-from digest.db import utcnow
-from digest.models import Delivery, Edition
-from digest.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.core.db import utcnow
+from digest.core.models import Delivery, Edition
+from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.delivery import hourly, ledger
 from subscribers.models import Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)

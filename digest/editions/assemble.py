@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from digest.db import utcnow
-from digest.errors import EditionError
-from digest.models import Delivery, Edition, EditionStory, Story
-from digest.render import EditionView, story_views
-from digest.status import DeliveryState
+from digest.core.db import utcnow
+from digest.core.errors import EditionError
+from digest.core.models import Delivery, Edition, EditionStory, Story
+from digest.core.status import DeliveryState
+from digest.render.edition import EditionView, story_views
 
 
 def new_stories(session: Session) -> Sequence[Story]:

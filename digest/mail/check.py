@@ -10,10 +10,10 @@ from dataclasses import replace
 from email import message_from_bytes, policy
 from html.parser import HTMLParser
 
-from digest.errors import DigestError, RenderError
-from digest.mail import ONE_CLICK, SAMPLE_RECIPIENT, MessageFactory, parts_of, prepare
-from digest.render import EditionView
-from digest.settings import Settings
+from digest.core.errors import DigestError, RenderError
+from digest.core.settings import Settings
+from digest.mail.message import ONE_CLICK, SAMPLE_RECIPIENT, MessageFactory, parts_of, prepare
+from digest.render.edition import EditionView
 
 # Gmail clips HTML larger than about 102 KB, hiding the footer and its unsubscribe link.
 GMAIL_CLIP_BYTES = 102 * 1024

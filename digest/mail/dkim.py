@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import dkim
 
-from digest.errors import ConfigError
+from digest.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.core.settings import Settings
 
 # dkimpy's default list omits List-Unsubscribe-Post; RFC 8058 needs both list headers signed.
 SIGNED_HEADERS = (

@@ -17,15 +17,15 @@ from email.utils import format_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from digest.db import utcnow
-from digest.dkim import DkimSigner
-from digest.errors import SubscriberError
-from digest.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
-from digest.render import EditionView, Rendered, render_with
+from digest.core.db import utcnow
+from digest.core.errors import SubscriberError
+from digest.mail.dkim import DkimSigner
+from digest.mail.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
+from digest.render.edition import EditionView, Rendered, render_with
 from subscribers.tokens import make_token
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.core.settings import Settings
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 RECIPIENT_HEADERS = ("To", "Message-ID", "List-Unsubscribe")

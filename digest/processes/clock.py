@@ -23,14 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, editions, feeds, runlog
-from digest.db import transaction, utcnow
-from digest.errors import ConfigError, DigestError
-from digest.fetch import FetchLimits
-from digest.runlog import RunOutcome
-from digest.settings import Settings
-from digest.slots import latest_slot, local_instant, slot_key, wall_slot
-from digest.transport import open_transport
+from digest.core.db import transaction, utcnow
+from digest.core.errors import ConfigError, DigestError
+from digest.core.settings import Settings
+from digest.delivery import manager
+from digest.editions import assemble
+from digest.editions.slots import latest_slot, local_instant, slot_key, wall_slot
+from digest.processes import runlog
+from digest.processes.runlog import RunOutcome
+from digest.sources import feeds
+from digest.sources.fetch import FetchLimits
+from digest.transports.base import open_transport
 from subscribers.models import Subscriber, SubscriberStatus
 
 log = logging.getLogger("digest.clock")
@@ -63,7 +66,7 @@ def run_slot(
     key = key or slot_key(settings.schedule, settings.timezone, slot)
     try:
         with transaction(factory) as s:
-            waiting = len(editions.new_stories(s))
+            waiting = len(assemble.new_stories(s))
             if waiting < settings.min_stories:
                 detail = (
                     f"{waiting} new stories, fewer than DIGEST_MIN_STORIES={settings.min_stories}"
@@ -71,7 +74,7 @@ def run_slot(
                 runlog.record(s, DIGEST_JOB, RunOutcome.SKIPPED, detail, key, slot)
                 log.info("slot %s skipped: %s", key, detail)
                 return None
-            built = editions.build(s, slot_key=key)
+            built = assemble.build(s, slot_key=key)
             assert built is not None
             edition_id = built.id
             runlog.record(
@@ -85,7 +88,7 @@ def run_slot(
     log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
     transport = open_transport(settings)
     try:
-        summary = delivery.send_edition(
+        summary = manager.send_edition(
             settings, factory, str(edition_id), transport, stop=stop, local_slot=local_slot
         )
     except DigestError as exc:
@@ -187,12 +190,12 @@ def send_due(
 ) -> None:
     """Send the deliveries whose local time has come, in every running edition."""
     with factory() as s:
-        todo = delivery.editions_with_pending(s)
+        todo = manager.editions_with_pending(s)
     for edition_id in todo:
         if stop is not None and stop.is_set():
             return
         try:
-            summary = delivery.send_edition(
+            summary = manager.send_edition(
                 settings, factory, str(edition_id), open_transport(settings), stop=stop
             )
         except DigestError as exc:

@@ -9,16 +9,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, editions, feeds, ingest
-from digest.db import make_engine, session_factory, transaction, upgrade
-from digest.delivery import SendSummary
-from digest.errors import DigestError, SourcesRejected
-from digest.fetch import FetchLimits
-from digest.models import Feed
-from digest.paths import builtin_seeds
-from digest.settings import Settings, load_settings
-from digest.sink import start_sink
-from digest.transport import open_transport
+from digest.core.db import make_engine, session_factory, transaction, upgrade
+from digest.core.errors import DigestError, SourcesRejected
+from digest.core.models import Feed
+from digest.core.paths import builtin_seeds
+from digest.core.settings import Settings, load_settings
+from digest.delivery import manager
+from digest.delivery.manager import SendSummary
+from digest.editions import assemble
+from digest.processes.sink import start_sink
+from digest.sources import feeds, ingest
+from digest.sources.fetch import FetchLimits
+from digest.transports.base import open_transport
 from subscribers import csvio
 
 
@@ -50,14 +52,14 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
             )
             echo(_demo_feed(factory, seeds / "feeds" / "demo.xml", settings))
             with transaction(factory) as s:
-                built = editions.build(s)
+                built = assemble.build(s)
                 built_id = built.id if built else None
             if built_id is None:
                 echo("no new stories: sending the latest edition (if anything is left to send)")
             else:
                 echo(f"built edition {built_id}")
             transport = open_transport(settings)
-            summary = delivery.send_edition(settings, factory, "latest", transport)
+            summary = manager.send_edition(settings, factory, "latest", transport)
         finally:
             engine.dispose()
     finally:

@@ -20,13 +20,13 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import delivery, ledger
-from digest.db import transaction
-from digest.errors import ConfigError, DigestError
-from digest.models import Edition
-from digest.settings import Settings
-from digest.status import DeliveryState, EditionStatus
-from digest.transport import open_transport
+from digest.core.db import transaction
+from digest.core.errors import ConfigError, DigestError
+from digest.core.models import Edition
+from digest.core.settings import Settings
+from digest.core.status import DeliveryState, EditionStatus
+from digest.delivery import ledger, manager
+from digest.transports.base import open_transport
 
 if TYPE_CHECKING:  # procrastinate takes a third of a second to import: only when used
     import procrastinate
@@ -85,7 +85,7 @@ def build_app(settings: Settings, factory: sessionmaker[Session]) -> procrastina
         """Re-defer chunks for running editions whose rows are pending but have no task."""
         deferred = 0
         with factory() as s:
-            todo = delivery.editions_with_pending(s)
+            todo = manager.editions_with_pending(s)
         for edition_id in todo:
             if not _has_tasks(factory, edition_id):
                 deferred += defer_chunks(app, settings, factory, edition_id)
@@ -103,10 +103,10 @@ def run_chunk(
     if status != EditionStatus.RUNNING:
         log.info("edition %s is %s: chunk skipped", edition_id, status)
         return {"edition": edition_id, "sent": 0, "status": str(status)}
-    options = dataclasses.replace(delivery.DeliveryOptions.from_settings(settings), max_rows=rows)
+    options = dataclasses.replace(manager.DeliveryOptions.from_settings(settings), max_rows=rows)
     try:
         # The check ran (or was overridden with --force) when the send was started.
-        summary = delivery.send_edition(
+        summary = manager.send_edition(
             settings,
             factory,
             str(edition_id),
@@ -168,7 +168,7 @@ def defer_send(
 
     Returns (edition id, pending rows, tasks deferred).
     """
-    edition_id, _, pending = delivery.open_send(settings, factory, ref, force, retry)
+    edition_id, _, pending = manager.open_send(settings, factory, ref, force, retry)
     tasks = defer_chunks(build_app(settings, factory), settings, factory, edition_id)
     return edition_id, pending, tasks
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from digest.db import Base, UTCDateTime, str_enum, utcnow
+from digest.core.db import Base, UTCDateTime, str_enum, utcnow
 
 
 class RunOutcome(StrEnum):

@@ -27,12 +27,12 @@ from jinja2 import (
 from markupsafe import Markup
 from mjml import mjml2html
 
-from digest.errors import RenderError
-from digest.models import Story
-from digest.paths import builtin_templates
+from digest.core.errors import RenderError
+from digest.core.models import Story
+from digest.core.paths import builtin_templates
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.core.settings import Settings
 
 HTML_TEMPLATE = "digest.mjml"
 TEXT_TEMPLATE = "digest.txt"

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import transaction, utcnow
-from digest.errors import DigestError, SourceError
-from digest.fetch import FetchLimits, fetch
-from digest.ingest import Outcome, store_draft
-from digest.models import Feed, SeenFeedItem, Story
-from digest.sources import feed as feed_format
-from digest.sources import fields
+from digest.core.db import transaction, utcnow
+from digest.core.errors import DigestError, SourceError
+from digest.core.models import Feed, SeenFeedItem, Story
+from digest.sources.fetch import FetchLimits, fetch
+from digest.sources.formats import fields
+from digest.sources.formats import rss as feed_format
+from digest.sources.ingest import Outcome, store_draft
 
 OLDEST = datetime.min.replace(tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from digest import __version__
-from digest.errors import SourceError
-from digest.settings import Settings
+from digest.core.errors import SourceError
+from digest.core.settings import Settings
 
 
 @dataclass(frozen=True)

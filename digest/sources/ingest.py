@@ -14,13 +14,14 @@ from pathlib import Path
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import transaction
-from digest.dedupe import canonical_url
-from digest.errors import SourceError
-from digest.models import Edition, EditionStory, Story
-from digest.sources import SUFFIXES, StoryDraft, parse_file
-from digest.sources.markdown import has_front_matter
-from digest.status import EditionStatus
+from digest.core.db import transaction
+from digest.core.errors import SourceError
+from digest.core.models import Edition, EditionStory, Story
+from digest.core.status import EditionStatus
+from digest.sources.dedupe import canonical_url
+from digest.sources.draft import StoryDraft
+from digest.sources.formats.markdown import has_front_matter
+from digest.sources.parse import SUFFIXES, parse_file
 
 # Editions whose stories may still change: nothing of them has gone out yet.
 UNSENT = (EditionStatus.DRAFT, EditionStatus.SCHEDULED)

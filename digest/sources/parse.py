@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digest.errors import SourceError
+from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
 
 SUFFIXES = (".txt", ".md", ".json")
@@ -12,7 +12,7 @@ SUFFIXES = (".txt", ".md", ".json")
 
 def parse_file(path: Path, data: bytes) -> list[StoryDraft]:
     """The stories in one file, by its suffix; ``SourceError`` if it is not a good one."""
-    from digest.sources import jsonfile, markdown, seedtext
+    from digest.sources.formats import jsonfile, markdown, seedtext
 
     suffix = path.suffix.lower()
     if suffix == ".md":

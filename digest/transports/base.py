@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.core.settings import Settings
 
 
 class SendFailure(Exception):
@@ -65,8 +65,8 @@ class MemoryTransport:
 def open_transport(settings: Settings) -> Transport:
     """The transport DIGEST_SMTP_URL names: SMTP (``smtp``, ``smtp+starttls``, ``smtps``)
     or a Maildir (``maildir:///path``, ``file:///path``)."""
-    from digest.maildir import SCHEMES, MaildirTransport, parse_maildir_url
-    from digest.smtp import SmtpTransport
+    from digest.transports.maildir import SCHEMES, MaildirTransport, parse_maildir_url
+    from digest.transports.smtp import SmtpTransport
 
     if settings.smtp_url.split(":", 1)[0] in SCHEMES:
         return MaildirTransport(parse_maildir_url(settings.smtp_url))

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from digest.errors import ConfigError, DeliveryError
-from digest.transport import NotSent
+from digest.core.errors import ConfigError, DeliveryError
+from digest.transports.base import NotSent
 
 SCHEMES = ("maildir", "file")
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")

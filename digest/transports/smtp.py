@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from digest.errors import ConfigError, DeliveryError
-from digest.transport import NotSent, Rejected, Unknown
+from digest.core.errors import ConfigError, DeliveryError
+from digest.transports.base import NotSent, Rejected, Unknown
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.core.settings import Settings
 
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 

@@ -25,12 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest import web_api, web_archive, web_editions, web_metrics, web_preview
-from digest.errors import DigestError, EditionError
-from digest.paths import builtin_templates
-from digest.settings import Settings
-from digest.web_context import SESSION_COOKIE, SESSION_SECONDS, WebContext, WebError
-from subscribers.web import make_router
+from digest.core.errors import DigestError, EditionError
+from digest.core.paths import builtin_templates
+from digest.core.settings import Settings
+from digest.web import archive, editions, metrics, preview
+from digest.web.api import routes
+from digest.web.context import SESSION_COOKIE, SESSION_SECONDS, WebContext, WebError
+from digest.web.subscribe import make_router
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -204,11 +205,11 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    app.include_router(web_preview.make_router(ctx))
-    app.include_router(web_editions.make_router(ctx))
-    app.include_router(web_archive.make_router(ctx))
-    app.include_router(web_api.make_router(ctx), prefix="/api")
-    app.include_router(web_metrics.make_router(ctx))
+    app.include_router(preview.make_router(ctx))
+    app.include_router(editions.make_router(ctx))
+    app.include_router(archive.make_router(ctx))
+    app.include_router(routes.make_router(ctx), prefix="/api")
+    app.include_router(metrics.make_router(ctx))
     # Subscriber pages (subscribe, confirm, unsubscribe, preferences): issue 5.
     app.include_router(make_router(settings, factory))
     return app

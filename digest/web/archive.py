@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest import editions
-from digest.mail import prepare
-from digest.models import Edition
-from digest.render import subject_for
-from digest.status import EditionStatus
-from digest.web_context import WebContext, WebError
-from digest.web_preview import EditionId
+from digest.core.models import Edition
+from digest.core.status import EditionStatus
+from digest.editions import assemble
+from digest.mail.message import prepare
+from digest.render.edition import subject_for
+from digest.web.context import WebContext, WebError
+from digest.web.preview import EditionId
 
 PUBLIC = (EditionStatus.RUNNING, EditionStatus.PAUSED, EditionStatus.FINISHED)
 ATOM = "http://www.w3.org/2005/Atom"
@@ -50,7 +50,7 @@ def web_html(ctx: WebContext, edition_id: int) -> str:
         edition = s.get(Edition, edition_id)
         if edition is None or edition.status not in PUBLIC:
             raise WebError(404, f"no published edition {edition_id}")
-        view = editions.view(s, str(edition_id))
+        view = assemble.view(s, str(edition_id))
     messages = prepare(ctx.settings, view, edition_id)
     subscribe = f"{ctx.settings.base_url}/subscribe"
     html, _ = messages.rendered.personalize(
@@ -95,7 +95,7 @@ def make_router(ctx: WebContext) -> APIRouter:
         with ctx.factory() as s:
             items = []
             for edition in public_editions(s, limit):
-                view = editions.view_of(editions.get(s, str(edition.id)))
+                view = assemble.view_of(assemble.get(s, str(edition.id)))
                 title = subject_for(ctx.settings.newsletter_name, view)
                 summary = " · ".join(story.headline for story in view.stories[:3])
                 items.append((edition, title, summary))

@@ -24,8 +24,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.settings import Settings
-from subscribers.web import page_environment
+from digest.core.settings import Settings
+from digest.web.subscribe import page_environment
 
 SESSION_COOKIE = "digest_operator"
 CSRF_COOKIE = "digest_csrf"

@@ -1,7 +1,7 @@
 """Operator pages for editions: the list, a detail page with live progress, and actions.
 
 Every action is a CSRF-checked POST. Sending runs in a background thread
-(``delivery.send_edition`` over SMTP) so the request returns at once; the
+(``manager.send_edition`` over SMTP) so the request returns at once; the
 detail page refreshes itself (a meta refresh: no script) while it runs.
 """
 
@@ -13,14 +13,15 @@ import threading
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from digest import delivery, editions, ledger, manual
-from digest.db import transaction
-from digest.errors import EditionError
-from digest.progress import progress_report
-from digest.status import EditionStatus
-from digest.transport import open_transport
-from digest.web_context import WebContext, WebError
-from digest.web_preview import EditionId
+from digest.core.db import transaction
+from digest.core.errors import EditionError
+from digest.core.status import EditionStatus
+from digest.delivery import ledger, manager, manual
+from digest.delivery.report import progress_report
+from digest.editions import assemble
+from digest.transports.base import open_transport
+from digest.web.context import WebContext, WebError
+from digest.web.preview import EditionId
 
 log = logging.getLogger(__name__)
 SENDABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.RUNNING)
@@ -34,21 +35,21 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
     ``ctx.send_errors`` for the detail page (the ledger holds what was sent).
     """
     with ctx.factory() as s:
-        edition = editions.get(s, str(edition_id))
+        edition = assemble.get(s, str(edition_id))
         if edition.status not in SENDABLE:
             raise EditionError(f"edition {edition_id} is {edition.status}, not sendable")
     if edition_id in ctx.sending:
         return  # already being sent by this process
     # Render, check and open the ledger here, so problems answer this request.
-    _, messages, _ = delivery.open_send(ctx.settings, ctx.factory, str(edition_id), force)
+    _, messages, _ = manager.open_send(ctx.settings, ctx.factory, str(edition_id), force)
     ctx.sending.add(edition_id)
     ctx.send_errors.pop(edition_id, None)
 
     def run() -> None:
         try:
             transport = open_transport(ctx.settings)
-            options = delivery.DeliveryOptions.from_settings(ctx.settings)
-            delivery.DeliveryManager(ctx.factory, transport, messages, options).run()
+            options = manager.DeliveryOptions.from_settings(ctx.settings)
+            manager.DeliveryManager(ctx.factory, transport, messages, options).run()
         except Exception as exc:  # shown on the detail page; nothing else can report it
             log.exception("sending edition %s failed", edition_id)
             ctx.send_errors[edition_id] = str(exc) or type(exc).__name__
@@ -63,7 +64,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     def detail(request: Request, edition_id: int, notice: str = "", status: int = 200) -> Response:
         with ctx.factory() as s:
-            edition = editions.get(s, str(edition_id))
+            edition = assemble.get(s, str(edition_id))
             report = progress_report(s, edition)
             stories = [story.headline for story in edition.stories]
         counts = report["deliveries"]
@@ -86,15 +87,15 @@ def make_router(ctx: WebContext) -> APIRouter:
     @router.get("/editions")
     def listing(request: Request) -> HTMLResponse:
         with ctx.factory() as s:
-            rows = editions.list_editions(s)
-            new = len(editions.new_stories(s))
-        return ctx.page(request, "editions.html", rows=rows, new=new)
+            rows = assemble.list_editions(s)
+            new = len(assemble.new_stories(s))
+        return ctx.page(request, "assemble.html", rows=rows, new=new)
 
     @router.post("/editions")
     async def build(request: Request) -> Response:
         await ctx.form(request)
         with transaction(ctx.factory) as s:
-            edition = editions.build(s)
+            edition = assemble.build(s)
             edition_id = edition.id if edition else None
         if edition_id is None:
             raise WebError(409, "no new stories: nothing to build")
@@ -134,7 +135,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 def apply_action(ctx: WebContext, edition_id: int, action: str) -> None:
     """Pause, resume (and carry on sending in the background) or cancel an edition."""
     with transaction(ctx.factory) as s:
-        editions.get(s, str(edition_id))  # 404 for an unknown id
+        assemble.get(s, str(edition_id))  # 404 for an unknown id
         if action == "pause":
             ledger.pause(s, edition_id)
         elif action == "resume":

@@ -9,9 +9,9 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.models import Delivery, Edition, EditionStory, Story
-from digest.status import DeliveryState, EditionStatus
-from digest.web_context import WebContext
+from digest.core.models import Delivery, Edition, EditionStory, Story
+from digest.core.status import DeliveryState, EditionStatus
+from digest.web.context import WebContext
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

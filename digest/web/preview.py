@@ -16,10 +16,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from digest import editions
-from digest.check import GMAIL_CLIP_BYTES, check_edition
-from digest.mail import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
-from digest.web_context import WebContext, WebError
+from digest.editions import assemble
+from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
+from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
+from digest.web.context import WebContext, WebError
 from subscribers.models import Subscriber, SubscriberStatus
 
 MAX_ID = 2**31 - 1
@@ -64,7 +64,7 @@ def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -
     """Edition ``ref`` (an id or ``next``) as one recipient gets it, through the sending path."""
     recipient = recipient_for(ctx, subscriber_id)
     with ctx.factory() as s:
-        view = editions.view(s, ref)
+        view = assemble.view(s, ref)
     messages = prepare(ctx.settings, view, None if ref == "next" else int(ref))
     eml = messages.build(recipient)
     text, html = parts_of(eml)

@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from digest.db import transaction
-from digest.errors import SubscriberError
-from digest.paths import builtin_templates
-from digest.settings import Settings
+from digest.core.db import transaction
+from digest.core.errors import SubscriberError
+from digest.core.paths import builtin_templates
+from digest.core.settings import Settings
 from subscribers import optin
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition

@@ -3,9 +3,9 @@
 from alembic import context
 from sqlalchemy import create_engine, text
 
-import digest.models
-import digest.runlog  # noqa: F401
-from digest.db import Base
+import digest.core.models
+import digest.processes.runlog  # noqa: F401
+from digest.core.db import Base
 
 config = context.config
 engine = config.attributes.get("engine")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from digest.errors import SourceError
-from digest.sources import fields
+from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
-from digest.sources.seedtext import decode
+from digest.sources.formats import fields
+from digest.sources.formats.seedtext import decode
 
 REQUIRED = ("headline", "summary")
 KEYS = {

@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
-from digest.errors import SourceError
-from digest.sources import fields
+from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
-from digest.sources.seedtext import decode
+from digest.sources.formats import fields
+from digest.sources.formats.seedtext import decode
 
 FENCE = "---"
 KEYS = {

@@ -18,9 +18,9 @@ from urllib.parse import urljoin
 import feedparser
 import nh3
 
-from digest.errors import SourceError
-from digest.sources import fields
+from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
+from digest.sources.formats import fields
 
 MAX_SUMMARY = 400
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body)", re.IGNORECASE)

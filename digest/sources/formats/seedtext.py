@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from digest.errors import SourceError
-from digest.sources import fields
+from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
+from digest.sources.formats import fields
 
 MAX_BYTES = 1_000_000
 MAX_HEADLINE = fields.MAX_HEADLINE

@@ -18,17 +18,17 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from digest import editions
-from digest.check import GMAIL_CLIP_BYTES
-from digest.db import transaction
-from digest.ingest import ImportReport, store
-from digest.models import Story
-from digest.progress import progress_report
-from digest.sources import jsonfile
-from digest.status import EditionStatus
-from digest.web_context import WebContext, WebError
-from digest.web_editions import apply_action, start_send
-from digest.web_preview import MAX_ID, EditionId, SubscriberParam, build_preview
+from digest.core.db import transaction
+from digest.core.models import Story
+from digest.core.status import EditionStatus
+from digest.delivery.report import progress_report
+from digest.editions import assemble
+from digest.mail.check import GMAIL_CLIP_BYTES
+from digest.sources.formats import jsonfile
+from digest.sources.ingest import ImportReport, store
+from digest.web.context import WebContext, WebError
+from digest.web.editions import apply_action, start_send
+from digest.web.preview import MAX_ID, EditionId, SubscriberParam, build_preview
 from subscribers import csvio, service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
@@ -192,7 +192,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     def progress(edition_id: int) -> Progress:
         with ctx.factory() as s:
-            return Progress.model_validate(progress_report(s, editions.get(s, str(edition_id))))
+            return Progress.model_validate(progress_report(s, assemble.get(s, str(edition_id))))
 
     # -- stories ----------------------------------------------------------------
 
@@ -200,7 +200,7 @@ def make_router(ctx: WebContext) -> APIRouter:
     def list_stories(new: bool = False) -> list[StoryOut]:
         """Stories, oldest first; ``new=true``: only those in no edition yet."""
         with ctx.factory() as s:
-            rows = editions.new_stories(s) if new else s.scalars(select(Story).order_by(Story.id))
+            rows = assemble.new_stories(s) if new else s.scalars(select(Story).order_by(Story.id))
             return [StoryOut.model_validate(story.as_dict()) for story in rows]
 
     @router.post("/stories", status_code=201, tags=["stories"])
@@ -312,14 +312,14 @@ def make_router(ctx: WebContext) -> APIRouter:
                     stories=n,
                     deliveries=counts,
                 )
-                for e, n, counts in editions.list_editions(s)
+                for e, n, counts in assemble.list_editions(s)
             ]
 
     @router.post("/editions", status_code=201, tags=["editions"])
     def build_edition() -> Progress:
         """Build a draft edition from every new story (409 when there is none)."""
         with transaction(ctx.factory) as s:
-            edition = editions.build(s)
+            edition = assemble.build(s)
             edition_id = edition.id if edition else None
         if edition_id is None:
             raise WebError(409, "no new stories: nothing to build")

@@ -1,0 +1,1 @@
+"""The foundation of every stage: settings, errors, statuses, database, models, migrations."""

@@ -1,0 +1,1 @@
+"""Editions: assembling new stories into one, and the schedule's slots."""

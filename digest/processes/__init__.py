@@ -1,0 +1,1 @@
+"""Long-running processes and their helpers: clock, worker, queue, capture sink, demo."""

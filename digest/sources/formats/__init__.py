@@ -1,0 +1,1 @@
+"""Story file and feed document formats, each parsed into StoryDrafts."""

@@ -1,0 +1,1 @@
+"""Transports: how one message reaches one recipient (SMTP, Maildir, memory)."""

@@ -1,0 +1,1 @@
+"""The operator JSON API under /api."""
