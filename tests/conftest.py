@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from digest.cli import main
-from digest.core.settings import normalize_database_url
+from digest.core.settings import Settings, load_settings, normalize_database_url
 from digest.processes.sink import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,6 +150,12 @@ class Cli:
                 f"digest {' '.join(args)} exited {result.exit_code}:\n{result.output}"
             )
         return result
+
+    def settings(self, **extra: Any) -> Settings:
+        """The settings this CLI's commands read, with ``extra`` on top."""
+        values: dict[str, Any] = {k.removeprefix("DIGEST_").lower(): v for k, v in self.env.items()}
+        values.update(extra)
+        return load_settings(**values)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import make_engine, session_factory, transaction, utcnow
 from digest.core.models import Delivery
-from digest.core.settings import Settings, load_settings
+from digest.core.settings import Settings
 from digest.delivery import ledger
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, SendSummary
 from digest.editions import assemble
@@ -22,12 +22,6 @@ from digest.transports.base import Transport
 from subscribers.models import Subscriber, SubscriberStatus
 
 FAST = DeliveryOptions(connections=3, claim_batch=20, window=5, backoff=0.01, status_every=0)
-
-
-def settings_for(cli: Cli, **extra: Any) -> Settings:
-    values: dict[str, Any] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
-    values.update(extra)
-    return load_settings(**values)
 
 
 def add_subscribers(factory: sessionmaker[Session], n: int, start: int = 0) -> list[str]:
@@ -101,7 +95,7 @@ def edition_with(cli: Cli, subscribers: int, **settings: Any) -> Iterator[Editio
     """An initialised database with the reference story in edition 1 and N subscribers."""
     cli("init")
     cli("stories", "import", str(REFERENCE_STORY))
-    cfg = settings_for(cli, **settings)
+    cfg = cli.settings(**settings)
     engine = make_engine(cfg.effective_database_url)
     factory = session_factory(engine)
     try:

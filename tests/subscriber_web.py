@@ -14,18 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import make_engine, session_factory
-from digest.core.settings import Settings, load_settings
+from digest.core.settings import Settings
 from digest.web.app import create_app
 from subscribers.models import Subscriber
 from subscribers.tokens import make_token
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def settings_for(cli: Cli, **extra: Any) -> Settings:
-    values: dict[str, Any] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
-    values.update(extra)
-    return load_settings(**values)
 
 
 @dataclass
@@ -46,7 +40,7 @@ class Web:
 
 @contextmanager
 def web_app(cli: Cli, **extra: Any) -> Iterator[Web]:
-    settings = settings_for(cli, **extra)
+    settings = cli.settings(**extra)
     engine = make_engine(settings.effective_database_url)
     try:
         with TestClient(create_app(settings, session_factory(engine))) as client:

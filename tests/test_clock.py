@@ -16,19 +16,12 @@ from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 from sqlalchemy import func, select
 
 from digest.core.db import make_engine, session_factory, transaction
-from digest.core.models import Edition
-from digest.core.settings import Settings, load_settings
-from digest.core.status import EditionStatus
+from digest.core.models import ClockRun, Edition
+from digest.core.settings import Settings
+from digest.core.status import EditionStatus, RunOutcome
 from digest.editions.slots import fire_times, latest_slot, slot_key
 from digest.processes import runlog
 from digest.processes.clock import catch_up, run_slot
-from digest.processes.runlog import ClockRun, RunOutcome
-
-
-def settings_for(cli: Cli, **extra: object) -> Settings:
-    values: dict[str, object] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
-    values.update(extra)
-    return load_settings(**values)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +75,7 @@ def _runs(settings: Settings) -> list[tuple[str, str]]:
 
 def test_clock_skips_a_slot_with_fewer_stories_than_the_minimum(ready: Cli) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
-    settings = settings_for(ready, min_stories=2)
+    settings = ready.settings(min_stories=2)
     engine = make_engine(settings.effective_database_url)
     try:
         assert run_slot(settings, session_factory(engine), datetime.now(UTC)) is None
@@ -95,7 +88,7 @@ def test_clock_skips_a_slot_with_fewer_stories_than_the_minimum(ready: Cli) -> N
 def test_clock_catch_up_within_grace_runs_the_slot(ready: Cli, captured: Captured) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
     ready("subscribers", "add", "early@example.com")
-    settings = settings_for(ready, schedule="0 7 * * *", misfire_grace_seconds=600)
+    settings = ready.settings(schedule="0 7 * * *", misfire_grace_seconds=600)
     trigger = CronTrigger.from_crontab("0 7 * * *", timezone=UTC)
     engine = make_engine(settings.effective_database_url)
     try:
@@ -114,7 +107,7 @@ def test_clock_catch_up_beyond_grace_reports_the_slot_missed(
 ) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
     ready("subscribers", "add", "late@example.com")
-    settings = settings_for(ready, schedule="0 7 * * *", misfire_grace_seconds=600)
+    settings = ready.settings(schedule="0 7 * * *", misfire_grace_seconds=600)
     trigger = CronTrigger.from_crontab("0 7 * * *", timezone=UTC)
     engine = make_engine(settings.effective_database_url)
     try:
@@ -144,7 +137,7 @@ def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: C
     clocks = [subprocess.Popen(cmd, env=env, cwd=ready.cwd, stderr=sink) for sink in sinks]
     # Each clock logs what it decided about the current slot at start.
     decided = ("running it now", "already handled", "another clock took it", "no new stories")
-    settings = settings_for(ready)
+    settings = ready.settings()
     engine = make_engine(settings.effective_database_url)
     try:
         deadline = time.monotonic() + 90
@@ -176,7 +169,7 @@ def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: C
 
 
 def test_status_shows_a_skipped_slot(ready: Cli) -> None:
-    settings = settings_for(ready, min_stories=3)
+    settings = ready.settings(min_stories=3)
     engine = make_engine(settings.effective_database_url)
     try:
         run_slot(settings, session_factory(engine), datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
@@ -196,7 +189,7 @@ def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
     with serve_feeds() as server:
         ready("feeds", "add", server.url("rss2.xml"), "--backfill", "1")
         ready("feeds", "add", server.url("missing.xml"))  # a 404: recorded, never stops others
-        settings = settings_for(ready)
+        settings = ready.settings()
         engine = make_engine(settings.effective_database_url)
         try:
             assert poll_feeds(settings, session_factory(engine)) == RunOutcome.DONE

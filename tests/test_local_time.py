@@ -10,19 +10,12 @@ from sqlalchemy import select, update
 
 from digest.core.db import make_engine, session_factory, transaction, utcnow
 from digest.core.models import Delivery
-from digest.core.settings import Settings, load_settings
 from digest.delivery import ledger, manager
 from digest.editions import assemble
 from digest.editions.slots import local_instant
 from digest.processes.clock import local_tick
 from digest.transports.smtp import SmtpTransport
 from subscribers.models import Subscriber
-
-
-def settings_for(cli: Cli, **extra: object) -> Settings:
-    values: dict[str, object] = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
-    values.update(extra)
-    return load_settings(**values)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +54,7 @@ def test_local_time_rows_wait_for_their_zone_and_a_worker_sends_them_later(
     _add(ready, "kolkata@example.com", "Asia/Kolkata")  # +05:30: reached long ago
     _add(ready, "west@example.com", "America/Chicago")  # -05/-06: hours from now
     ready("edition", "build")
-    settings = settings_for(ready)
+    settings = ready.settings()
     wall = (utcnow() - timedelta(hours=1)).replace(tzinfo=None, second=0, microsecond=0)
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
@@ -105,7 +98,7 @@ def test_local_tick_builds_when_the_earliest_zone_reaches_the_slot(
     now = utcnow()
     slot = now - timedelta(minutes=30)
     schedule = f"{slot.minute} {slot.hour} * * *"
-    settings = settings_for(ready, schedule=schedule, local_time=True, misfire_grace_seconds=3600)
+    settings = ready.settings(schedule=schedule, local_time=True, misfire_grace_seconds=3600)
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     try:

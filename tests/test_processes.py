@@ -8,17 +8,10 @@ from conftest import REFERENCE_STORY, Captured, Cli
 from fastapi.testclient import TestClient
 
 from digest.core.db import make_engine, session_factory, transaction
-from digest.core.settings import load_settings
 from digest.delivery import manager
 from digest.editions import assemble
 from digest.processes.clock import run_slot
 from digest.web.app import create_app
-
-
-def settings_for(cli: Cli, **extra: str):  # type: ignore[no-untyped-def]
-    values = {k.removeprefix("DIGEST_").lower(): v for k, v in cli.env.items()}
-    values.update(extra)
-    return load_settings(**values)
 
 
 def test_clock_slot_builds_one_edition_even_when_fired_twice(
@@ -26,7 +19,7 @@ def test_clock_slot_builds_one_edition_even_when_fired_twice(
 ) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
     ready("subscribers", "add", "reader@example.com")
-    settings = settings_for(ready)
+    settings = ready.settings()
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     slot = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -41,7 +34,7 @@ def test_clock_slot_builds_one_edition_even_when_fired_twice(
 
 
 def test_clock_slot_without_new_stories_builds_nothing(ready: Cli) -> None:
-    settings = settings_for(ready)
+    settings = ready.settings()
     engine = make_engine(settings.effective_database_url)
     try:
         assert run_slot(settings, session_factory(engine), datetime.now(UTC)) is None
@@ -64,7 +57,7 @@ def test_worker_once_sends_pending_deliveries_of_a_running_edition(
     ready("subscribers", "add", "one@example.com")
     ready("subscribers", "add", "two@example.com")
     ready("edition", "build")
-    settings = settings_for(ready)
+    settings = ready.settings()
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(session_factory(engine)) as s:
@@ -80,7 +73,7 @@ def test_worker_once_sends_pending_deliveries_of_a_running_edition(
 
 def test_web_healthz_and_preview_need_the_token_when_one_is_set(ready: Cli) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
-    settings = settings_for(ready, admin_token="s3cret")
+    settings = ready.settings(admin_token="s3cret")
     engine = make_engine(settings.effective_database_url)
     try:
         client = TestClient(create_app(settings, session_factory(engine)))

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import uvicorn
 from conftest import REFERENCE_STORY, Captured, Cli
-from subscriber_web import settings_for
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
 
 from digest.core.db import make_engine, session_factory
@@ -31,7 +30,7 @@ HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["
 @contextmanager
 def served(cli: Cli) -> Iterator[tuple[str, Any]]:
     """The app on a real uvicorn server on 127.0.0.1 (in a thread), and its session factory."""
-    settings = settings_for(cli)
+    settings = cli.settings()
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     port = free_port()

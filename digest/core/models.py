@@ -1,4 +1,7 @@
-"""ORM models of the pipeline: stories, editions and their stories, deliveries."""
+"""ORM models of the pipeline: stories, feeds, editions and their stories, deliveries, clock runs.
+
+Subscribers live in ``subscribers.models`` on the same metadata; deliveries refer to
+them by foreign key only, so nothing here imports the subscribers package."""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
-from digest.core.status import DeliveryState, EditionStatus
-from subscribers.models import Subscriber
+from digest.core.status import DeliveryState, EditionStatus, RunOutcome
 
 
 class Story(Base):
@@ -164,4 +166,17 @@ class Delivery(Base):
     # Local-time delivery: not sent before this instant (None: as soon as possible).
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    subscriber: Mapped[Subscriber] = relationship()
+
+class ClockRun(Base):
+    __tablename__ = "clock_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(40), index=True)
+    slot_key: Mapped[str | None] = mapped_column(String(100))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[RunOutcome] = mapped_column(str_enum(RunOutcome))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    edition_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("editions.id", ondelete="SET NULL")
+    )

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     admin_token: str = ""
     templates_dir: Path | None = None
     port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "DIGEST_PORT"))
-    # rendering and MIME (issue 4)
+    # rendering and MIME
     lang: str = "en"
     postal_address: str = ""
     list_id: str = ""
@@ -69,10 +69,10 @@ class Settings(BaseSettings):
     dkim_key: str = ""
     dkim_selector: str = ""
     dkim_domain: str = ""
-    # subscribers (issue 5)
+    # subscribers
     check_deliverability: bool = False  # DNS lookups when validating addresses
     confirm_interval_minutes: float = Field(default=10.0, ge=0)  # confirmation mails per address
-    # delivery (issue 6)
+    # delivery
     smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections
     smtp_messages_per_connection: int = Field(default=1000, ge=1)  # then reconnect
     smtp_ca_file: Path | None = None  # trust this CA (PEM) in addition to the system's
@@ -86,17 +86,17 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=120.0, gt=0)  # claim lease, renewed while sending
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
     queue_chunk: int = Field(default=500, ge=1)  # rows per "send chunk of edition E" task
-    # sources and feeds (issue 3)
+    # sources and feeds
     feed_timeout: float = Field(default=15.0, gt=0)  # seconds per feed request (connect, read)
     feed_max_bytes: int = Field(default=5_000_000, ge=1024)  # larger responses are refused
     feed_max_redirects: int = Field(default=5, ge=0)  # then a redirect loop is assumed
     feed_user_agent: str = ""  # empty: "digest/<version> (+<base_url>)"
-    # schedule (issue 7)
+    # schedule
     min_stories: int = Field(default=1, ge=1)  # fewer new stories at a slot: no edition
     misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
-    # web (issue 8)
+    # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
 
     @field_validator(

@@ -26,3 +26,12 @@ class DeliveryState(StrEnum):
 OPEN_DELIVERY_STATES = frozenset(
     {DeliveryState.PENDING, DeliveryState.CLAIMED, DeliveryState.SENDING}
 )
+
+
+class RunOutcome(StrEnum):
+    BUILT = "built"  # an edition was built for the slot and its send started
+    SKIPPED = "skipped"  # too few new stories
+    DUPLICATE = "duplicate"  # another clock already took the slot
+    MISSED = "missed"  # the clock was down past the grace time
+    FAILED = "failed"
+    DONE = "done"  # a job without slots (feed polling) ran

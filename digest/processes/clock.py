@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.core.db import transaction, utcnow
 from digest.core.errors import ConfigError, DigestError
 from digest.core.settings import Settings
+from digest.core.status import RunOutcome
 from digest.delivery import manager
 from digest.editions import assemble
 from digest.editions.slots import latest_slot, local_instant, slot_key, wall_slot
 from digest.processes import runlog
-from digest.processes.runlog import RunOutcome
 from digest.sources import feeds
 from digest.sources.fetch import FetchLimits
 from digest.transports.base import open_transport

@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from digest.core.db import Base, UTCDateTime, str_enum, utcnow
-
-
-class RunOutcome(StrEnum):
-    BUILT = "built"  # an edition was built for the slot and its send started
-    SKIPPED = "skipped"  # too few new stories
-    DUPLICATE = "duplicate"  # another clock already took the slot
-    MISSED = "missed"  # the clock was down past the grace time
-    FAILED = "failed"
-    DONE = "done"  # a job without slots (feed polling) ran
-
-
-class ClockRun(Base):
-    __tablename__ = "clock_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job: Mapped[str] = mapped_column(String(40), index=True)
-    slot_key: Mapped[str | None] = mapped_column(String(100))
-    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    outcome: Mapped[RunOutcome] = mapped_column(str_enum(RunOutcome))
-    detail: Mapped[str] = mapped_column(Text, default="")
-    edition_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("editions.id", ondelete="SET NULL")
-    )
+from digest.core.db import utcnow
+from digest.core.models import ClockRun
+from digest.core.status import RunOutcome
 
 
 def record(

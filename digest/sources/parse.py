@@ -1,4 +1,4 @@
-"""Story sources: parsers that turn files (and feeds) into ``StoryDraft``s."""
+"""Story files by suffix: each is parsed by its format into ``StoryDraft``s."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from pathlib import Path
 
 from digest.core.errors import SourceError
 from digest.sources.draft import StoryDraft
+from digest.sources.formats import jsonfile, markdown, seedtext
 
 SUFFIXES = (".txt", ".md", ".json")
 
 
 def parse_file(path: Path, data: bytes) -> list[StoryDraft]:
     """The stories in one file, by its suffix; ``SourceError`` if it is not a good one."""
-    from digest.sources.formats import jsonfile, markdown, seedtext
-
     suffix = path.suffix.lower()
     if suffix == ".md":
         return [markdown.parse(path, data)]
@@ -22,6 +21,3 @@ def parse_file(path: Path, data: bytes) -> list[StoryDraft]:
     if suffix == ".txt":
         return [seedtext.parse(path, data)]
     raise SourceError(path, f"unknown story format {suffix!r} (use {', '.join(SUFFIXES)})")
-
-
-__all__ = ["SUFFIXES", "StoryDraft", "parse_file"]

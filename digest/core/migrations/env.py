@@ -1,10 +1,12 @@
-"""Alembic environment: runs against the engine digest hands over (see digest.db.upgrade)."""
+"""Alembic environment: runs against the engine digest hands over (see digest.core.db.upgrade).
+
+The metadata here holds the pipeline tables of ``digest.core.models``; the subscriber
+tables join it when ``subscribers.models`` is imported (as every entry point does), which
+only matters to ``alembic revision --autogenerate``: run it with that module imported."""
 
 from alembic import context
 from sqlalchemy import create_engine, text
 
-import digest.core.models
-import digest.processes.runlog  # noqa: F401
 from digest.core.db import Base
 
 config = context.config

@@ -1,4 +1,4 @@
-"""delivery ledger: claim token and owner, lease, server reply code (issue 6)
+"""delivery ledger: claim token and owner, lease, server reply code
 
 Revision ID: 0003_ledger
 Revises: 0001

@@ -1,4 +1,4 @@
-"""subscribers: lifecycle timestamps, time zone, attributes, suppression list (issue 5)
+"""subscribers: lifecycle timestamps, time zone, attributes, suppression list
 
 Revision ID: 0004_subscribers
 Revises: 0001
