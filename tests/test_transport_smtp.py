@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import Cli, running_smtp
 from sending_setup import FAST, edition_with
+from smtp_faults import FaultPlan
 from sqlalchemy import select
 
 from digest.core.errors import DigestError
@@ -21,20 +22,10 @@ from subscribers.models import Subscriber
 
 
 @dataclass
-class Faulty:
-    """Per-address faults; each fault fires ``times`` times, then the address is accepted."""
+class Faulty(FaultPlan):
+    """An aiosmtpd handler that answers as its fault plan says."""
 
-    faults: dict[str, tuple[str, int]] = field(default_factory=dict)
     mail_421: int = 0
-    delivered: list[str] = field(default_factory=list)
-    data_seen: Counter[str] = field(default_factory=Counter)
-
-    def _fire(self, address: str, kind: str) -> bool:
-        fault = self.faults.get(address)
-        if fault is None or fault[0] != kind or fault[1] == 0:
-            return False
-        self.faults[address] = (kind, fault[1] - 1)
-        return True
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -48,11 +39,11 @@ class Faulty:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
-        if self._fire(address, "451"):
+        if self.fire(address, "451"):
             return "451 4.7.1 greylisted, try again"
-        if self._fire(address, "550"):
+        if self.fire(address, "550"):
             return "550 5.1.1 no such user here"
-        if self._fire(address, "drop-before-data"):
+        if self.fire(address, "drop-before-data"):
             server.transport.close()
             return "250 OK"
         envelope.rcpt_tos.append(address)
@@ -61,10 +52,10 @@ class Faulty:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         rcpt = envelope.rcpt_tos[0]
         self.data_seen[rcpt] += 1
-        if self._fire(rcpt, "drop-after-dot"):
+        if self.fire(rcpt, "drop-after-dot"):
             server.transport.close()
             return "250 OK"
-        if self._fire(rcpt, "stall-after-dot"):
+        if self.fire(rcpt, "stall-after-dot"):
             await asyncio.sleep(3)
         self.delivered.append(rcpt)
         return "250 OK queued"
@@ -107,7 +98,7 @@ def test_smtp_faults_end_in_the_right_state_per_recipient(
         assert (summary.sent, summary.failed, summary.unknown) == (8, 2, 2)
         assert handler.data_seen[e[3]] == 1 and handler.data_seen[e[4]] == 1
         # Exactly one accepted message per recipient, never two.
-        assert max(Counter(handler.delivered).values()) == 1
+        assert handler.most_copies() == 1
 
 
 def test_smtp_hard_bounces_mark_the_subscriber_bounced(
