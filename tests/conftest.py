@@ -31,6 +31,14 @@ PG_ENV = "DIGEST_TEST_DATABASE_URL"
 BACKENDS_RUN: set[str] = set()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI", "").lower() == "true" and not os.environ.get(PG_ENV):
+        raise pytest.UsageError(
+            f"CI=true needs PostgreSQL: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/"
+            "postgres); without it the PostgreSQL-only tests would be skipped"
+        )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         backends = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
