@@ -11,7 +11,8 @@ help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
 	@echo "make test   - ruff (lint + format check), mypy, then pytest (SQLite; PostgreSQL too"
 	@echo "              when DIGEST_TEST_DATABASE_URL is set)"
-	@echo "make bench  - per-recipient message cost (MIME bytes vs EmailMessage), then a send to"
+	@echo "make bench  - CLI start-up (digest --version/--help vs python -c 'import click'),"
+	@echo "              per-recipient message cost (MIME bytes vs EmailMessage), then a send to"
 	@echo "              10k and 100k subscribers through a local SMTP sink vs naive/raw references"
 	@echo "              and a 100k-row subscriber CSV import vs a row-by-row reference"
 	@echo "make run    - web, clock, worker and a capture SMTP sink with honcho (Procfile.dev)"
@@ -63,6 +64,7 @@ smtp-sink:
 	  || echo "postfix not installed; bench_send uses an aiosmtpd sink"
 
 bench: $(VENV)/.installed smtp-sink
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_mime.py
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_import.py
