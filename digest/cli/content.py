@@ -84,7 +84,7 @@ def stories_list(app: App, only_new: bool, as_json: bool) -> None:
 
 @click.group()
 def edition() -> None:
-    """Build and inspect assemble."""
+    """Build and inspect editions."""
 
 
 @edition.command("build")
