@@ -24,9 +24,10 @@ from digest.core.db import utcnow
 from digest.core.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import STAMPS, SUPPRESSED
-from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus
+from subscribers.models import Subscriber
 from subscribers.optin import Confirmation
 from subscribers.service import CHUNK, erased_keys
+from subscribers.status import SubscriberSource, SubscriberStatus
 
 MAX_BYTES = 50_000_000
 PROGRESS_STEP = 2_000

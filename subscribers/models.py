@@ -1,32 +1,15 @@
-"""The subscriber model, its status vocabulary and the suppression list."""
+"""The subscriber model and the suppression list (statuses: ``subscribers.status``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
-
-
-class SubscriberStatus(StrEnum):
-    PENDING = "pending"
-    ACTIVE = "active"
-    # The subscriber asked for a break (preferences page): no editions until resumed.
-    PAUSED = "paused"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-
-
-class SubscriberSource(StrEnum):
-    CSV = "csv"
-    WEB = "web"
-    CLI = "cli"
-    API = "api"
+from subscribers.status import SubscriberStatus
 
 
 class Subscriber(Base):

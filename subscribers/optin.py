@@ -26,8 +26,9 @@ from digest.render.edition import make_environment
 from digest.transports.base import SendFailure, open_transport
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import TransitionError, transition
-from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus
+from subscribers.models import Subscriber
 from subscribers.service import by_key, forget_suppression
+from subscribers.status import SubscriberSource, SubscriberStatus
 from subscribers.tokens import make_token
 
 log = logging.getLogger(__name__)

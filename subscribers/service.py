@@ -12,7 +12,8 @@ from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone, key_hash
 from subscribers.lifecycle import SUBSCRIBED, transition
-from subscribers.models import Subscriber, SubscriberSource, SubscriberStatus, Suppression
+from subscribers.models import Subscriber, Suppression
+from subscribers.status import SubscriberSource, SubscriberStatus
 
 CHUNK = 500
 

@@ -1,12 +1,135 @@
-"""The pre-send check command."""
+"""Commands about editions: build, list, show, preview and the pre-send check."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from digest.cli import App, pass_app
-from digest.editions import assemble
-from digest.mail.check import check_edition
+from digest.cli.app import App, emit_json, pass_app
+from digest.core.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.render.edition import EditionView
+
+
+@click.group()
+def edition() -> None:
+    """Build and inspect editions."""
+
+
+@edition.command("build")
+@pass_app
+def edition_build(app: App) -> None:
+    """Put every story not yet in an edition into a new draft edition; prints its id."""
+    from digest.core.db import transaction
+    from digest.editions import assemble
+
+    with transaction(app.factory) as s:
+        built = assemble.build(s)
+        if built is None:
+            click.echo("no new stories: no edition built")
+            return
+        n = len(built.placements)
+        edition_id = built.id
+    click.echo(f"built edition {edition_id} with {n} stor{'y' if n == 1 else 'ies'}")
+
+
+@edition.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def edition_list(app: App, as_json: bool) -> None:
+    """List editions with their status, story count and delivery counts."""
+    from digest.editions import assemble
+
+    with app.factory() as s:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": e.id,
+                "status": e.status.value,
+                "stories": n,
+                "created_at": e.created_at.isoformat(),
+                "deliveries": counts,
+            }
+            for e, n, counts in assemble.list_editions(s)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no editions yet")
+    for r in rows:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r["deliveries"].items())) or "not sent"
+        click.echo(f"{r['id']:>5}  {r['status']:<9} {r['stories']:>3} stories  {counts}")
+
+
+@edition.command("show")
+@click.argument("ref", default="latest")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def edition_show(app: App, ref: str, as_json: bool) -> None:
+    """Show one edition (REF: an id or 'latest') and its stories in order."""
+    from digest.editions import assemble
+
+    with app.factory() as s:
+        e = assemble.get(s, ref)
+        data: dict[str, Any] = {
+            "id": e.id,
+            "status": e.status.value,
+            "created_at": e.created_at.isoformat(),
+            "stories": [st.as_dict() for st in e.stories],
+        }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"edition {data['id']} ({data['status']}), created {data['created_at']}")
+    for i, st in enumerate(data["stories"], start=1):
+        click.echo(f"{i:>3}. {st['headline']}")
+
+
+def _rendered_output(app: App, view: EditionView, fmt: str) -> bytes:
+    """The sample recipient's message, made exactly as sending makes it."""
+    from digest.mail.message import SAMPLE_RECIPIENT, parts_of, prepare
+
+    message = prepare(app.settings, view).build(SAMPLE_RECIPIENT)
+    if fmt == "eml":
+        return message
+    text, html = parts_of(message)
+    return (html if fmt == "html" else text).encode("utf-8")
+
+
+@click.command()
+@click.argument("ref", default="next")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "text", "eml"]),
+    default="html",
+    show_default=True,
+    help="HTML body, plain-text part, or the whole message as .eml.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@pass_app
+def preview(app: App, ref: str, fmt: str, output: Path | None) -> None:
+    """Render an edition without sending it.
+
+    REF is an edition id, 'latest', or 'next' (the stories not yet in an
+    edition, rendered without building anything).
+    """
+    from digest.editions import assemble
+
+    with app.factory() as s:
+        view = assemble.view(s, ref)
+    data = _rendered_output(app, view, fmt)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise DigestError(f"{output}: cannot write: {exc.strerror}") from None
+    click.echo(f"wrote {len(data)} bytes to {output}", err=True)
 
 
 @click.command()
@@ -20,6 +143,9 @@ def check(app: App, ref: str) -> None:
     List-Unsubscribe headers are missing, a link is not http(s), template
     syntax was left unrendered, or MJML compilation failed.
     """
+    from digest.editions import assemble
+    from digest.mail.check import check_edition
+
     with app.factory() as s:
         view = assemble.view(s, ref)
     edition_id = view.number if ref != "next" else None
@@ -32,4 +158,4 @@ def check(app: App, ref: str) -> None:
     click.echo(f"{label}: ok")
 
 
-COMMANDS = [check]
+COMMANDS = [edition, preview, check]

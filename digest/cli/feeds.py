@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
-from digest.cli import App, emit_json, pass_app
-from digest.core.db import transaction
+from digest.cli.app import App, emit_json, pass_app
 from digest.core.errors import DigestError
-from digest.core.models import Feed
-from digest.sources import feeds as feed_store
-from digest.sources.fetch import FetchLimits
+
+if TYPE_CHECKING:
+    from digest.sources.feeds import FetchResult
 
 
 @click.group()
@@ -20,7 +18,7 @@ def feeds() -> None:
     """Follow RSS/Atom feeds and fetch their new items as stories."""
 
 
-def _describe(result: feed_store.FetchResult) -> str:
+def _describe(result: FetchResult) -> str:
     if result.error:
         return f"feed {result.feed_id} {result.url}: failed: {result.error}"
     if result.not_modified:
@@ -54,6 +52,12 @@ def feeds_add(app: App, url: str, name: str, tags: str, backfill: int, as_json: 
     Items already in the feed are marked seen, so a new feed does not flood the
     next digest; --backfill N takes the newest N of them as stories.
     """
+    from dataclasses import asdict
+
+    from digest.core.db import transaction
+    from digest.sources import feeds as feed_store
+    from digest.sources.fetch import FetchLimits
+
     with transaction(app.factory) as s:
         feed = feed_store.add(s, url, name, [t for t in tags.split(",") if t.strip()], backfill)
         feed_id = feed.id
@@ -73,8 +77,10 @@ def feeds_add(app: App, url: str, name: str, tags: str, backfill: int, as_json: 
 @pass_app
 def feeds_list(app: App, as_json: bool) -> None:
     """List followed feeds with their last success and last error."""
+    from digest.sources.feeds import list_feeds
+
     with app.factory() as s:
-        rows = [f.as_dict() for f in s.scalars(select(Feed).order_by(Feed.id))]
+        rows = [f.as_dict() for f in list_feeds(s)]
     if as_json:
         emit_json(rows)
         return
@@ -95,6 +101,9 @@ def feeds_list(app: App, as_json: bool) -> None:
 @pass_app
 def feeds_remove(app: App, ref: str) -> None:
     """Stop following a feed (REF: its id or URL); its stories stay."""
+    from digest.core.db import transaction
+    from digest.sources import feeds as feed_store
+
     with transaction(app.factory) as s:
         feed = feed_store.remove(s, ref)
         feed_id, url = feed.id, feed.url
@@ -110,6 +119,9 @@ def feeds_fetch(app: App, ref: str | None) -> None:
     A failing feed is reported and recorded on the feed; the others are still
     fetched. The exit status is 1 if any feed failed.
     """
+    from digest.sources import feeds as feed_store
+    from digest.sources.fetch import FetchLimits
+
     results = feed_store.fetch_all(app.factory, FetchLimits.from_settings(app.settings), ref)
     if not results:
         click.echo("no feeds followed: add one with `digest feeds add URL`")

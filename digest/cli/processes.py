@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 
 import click
 
-from digest.cli import App, pass_app
-from digest.core.db import upgrade
+from digest.cli.app import App, pass_app
 from digest.core.errors import ConfigError
 
 
@@ -20,6 +18,8 @@ from digest.core.errors import ConfigError
 @pass_app
 def init(app: App) -> None:
     """Create or upgrade the database schema (safe to run any number of times)."""
+    from digest.core.db import upgrade
+
     before, after = upgrade(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
     if before == after:
@@ -135,34 +135,15 @@ def worker(app: App, interval: float, once: bool) -> None:
     queue is empty); SIGTERM then finishes the current chunk and exits.
     """
     from digest.cli.sending import describe
-    from digest.delivery import hourly, manager
-    from digest.processes import queue
-    from digest.transports.base import open_transport
+    from digest.processes.worker import run_worker
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    settings = app.settings
-    if queue.enabled(settings):
-        queue.run_worker(settings, app.factory, once)
-        return
-    signal.signal(signal.SIGTERM, on_signal)
-    while not stop.is_set():
-        with app.factory() as s:
-            capped = hourly.next_allowed(s, settings.hourly_limit) is not None
-            todo = [] if capped else manager.editions_with_pending(s)
-        for edition_id in todo:
-            transport = open_transport(settings)
-            summary = manager.send_edition(
-                settings, app.factory, str(edition_id), transport, stop=stop
-            )
-            click.echo(describe(summary))
-        if once:
-            break
-        stop.wait(interval)
-        time.sleep(0)
+    run_worker(
+        app.settings,
+        app.factory,
+        lambda summary: click.echo(describe(summary)),
+        interval=interval,
+        once=once,
+    )
 
 
 COMMANDS = [init, demo, smtp_sink, serve, schedule, worker]

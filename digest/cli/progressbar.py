@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
+from typing import TYPE_CHECKING
 
-from digest.cli import on_terminal
+from digest.cli.app import on_terminal
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class ProgressBar:
@@ -19,6 +22,8 @@ class ProgressBar:
 
     def __enter__(self) -> ProgressBar:
         if on_terminal():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
             self._bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
-from digest.cli import App, emit_json, pass_app
+from digest.cli.app import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
-from digest.core.db import transaction
 from digest.core.status import DeliveryState
-from digest.delivery import ledger, manager, manual
-from digest.delivery.manager import SendSummary
-from digest.delivery.report import progress_report
-from digest.editions import assemble
-from digest.processes import queue
-from digest.processes.clock import describe_schedule
-from digest.transports.base import open_transport
+
+if TYPE_CHECKING:
+    from digest.delivery.manager import SendSummary
 
 
 def run_send(
@@ -28,6 +24,10 @@ def run_send(
     retry: DeliveryState | None = None,
 ) -> SendSummary:
     """Send edition ``ref`` over the configured transport (DIGEST_SMTP_URL), with a progress bar."""
+    from digest.delivery import manager
+    from digest.processes import queue
+    from digest.transports.base import open_transport
+
     settings = app.settings
     if queue.enabled(settings):
         return _defer(app, ref, echo, force, retry)
@@ -62,6 +62,7 @@ def run_send(
 
 def _defer(app: App, ref: str, echo: bool, force: bool, retry: DeliveryState | None) -> SendSummary:
     """Open the ledger and hand the sending to `digest worker` processes as chunk tasks."""
+    from digest.delivery.manager import SendSummary
     from digest.processes.queue import defer_send
 
     edition_id, pending, tasks = defer_send(app.settings, app.factory, ref, force, retry)
@@ -138,6 +139,11 @@ def send(
     Ctrl-C stops between messages. Exits with status 1 if any message failed
     or its outcome is unknown.
     """
+    from digest.core.db import transaction
+    from digest.delivery import manual
+    from digest.editions import assemble
+    from digest.transports.base import open_transport
+
     if now and ref != "latest":
         raise click.UsageError("--now builds a new edition: give no REF with it")
     if to is not None:
@@ -163,6 +169,8 @@ def send(
 
 
 def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
+    from digest.delivery import manual
+
     plan = manual.dry_run(app.settings, app.factory, "next" if now else ref)
     if as_json:
         emit_json(
@@ -188,6 +196,8 @@ def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
 
 
 def _edition_id(app: App, ref: str) -> int:
+    from digest.editions import assemble
+
     with app.factory() as s:
         return assemble.get(s, ref).id
 
@@ -197,6 +207,9 @@ def _edition_id(app: App, ref: str) -> int:
 @pass_app
 def pause(app: App, ref: str) -> None:
     """Pause a running send; running senders stop within a second or two."""
+    from digest.core.db import transaction
+    from digest.delivery import ledger
+
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
         ledger.pause(s, edition_id)
@@ -208,6 +221,9 @@ def pause(app: App, ref: str) -> None:
 @pass_app
 def resume(app: App, ref: str) -> None:
     """Resume a paused edition; run `digest send ID` (or a worker) to send the rest."""
+    from digest.core.db import transaction
+    from digest.delivery import ledger
+
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
         ledger.resume(s, edition_id)
@@ -219,6 +235,9 @@ def resume(app: App, ref: str) -> None:
 @pass_app
 def cancel(app: App, ref: str) -> None:
     """Cancel an edition for good; deliveries not yet sent are skipped."""
+    from digest.core.db import transaction
+    from digest.delivery import ledger
+
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
         skipped = ledger.cancel(s, edition_id)
@@ -235,6 +254,10 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     With no REF: the schedule (next slot, last run of each clock job and its
     outcome) and the latest edition.
     """
+    from digest.delivery.report import progress_report
+    from digest.editions import assemble
+    from digest.processes.clock import describe_schedule
+
     schedule = None if ref else describe_schedule(app.settings, app.factory)
     with app.factory() as s:
         has_editions = ref is not None or assemble.latest_id(s) is not None

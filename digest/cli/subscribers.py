@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from digest.cli import App, emit_json, pass_app
+from digest.cli.app import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
-from digest.core.db import transaction
-from subscribers import csvio, optin, service
-from subscribers.models import SubscriberSource, SubscriberStatus
+from subscribers.status import SubscriberSource, SubscriberStatus
 
 
 @click.group()
@@ -28,6 +25,9 @@ def subscribers() -> None:
 @pass_app
 def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
     """Add one subscriber as active (you vouch for their consent)."""
+    from digest.core.db import transaction
+    from subscribers import service
+
     with transaction(app.factory) as s:
         sub = service.add(
             s,
@@ -75,6 +75,11 @@ def subscribers_import(
     attributes); unsubscribed, bounced, complained and erased addresses are
     never re-added nor changed and are listed as suppressed.
     """
+    from datetime import timedelta
+
+    from digest.core.db import transaction
+    from subscribers import csvio, optin
+
     settings = app.settings
     options = csvio.ImportOptions(
         pending=pending,
@@ -135,6 +140,8 @@ STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
 @pass_app
 def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
     """Export subscribers with every field (status included); the CSV imports back as is."""
+    from subscribers import csvio, service
+
     with app.factory() as s:
         records = [
             csvio.export_record(sub)
@@ -150,6 +157,8 @@ def subscribers_export(app: App, status: str | None, fmt: str, output: Path | No
 
 def _write(records: list[dict[str, Any]], fmt: str, out: Any) -> None:
     if fmt == "csv":
+        from subscribers import csvio
+
         csvio.write_csv(records, out)
     else:
         import json
@@ -171,6 +180,8 @@ def subscribers_list(
     app: App, status: str | None, source: str | None, search: str | None, as_json: bool
 ) -> None:
     """List subscribers (erased ones are left out)."""
+    from subscribers import service
+
     with app.factory() as s:
         rows: list[dict[str, Any]] = [
             {
@@ -200,6 +211,9 @@ def subscribers_list(
 @pass_app
 def subscribers_unsubscribe(app: App, email: str) -> None:
     """Unsubscribe an address now (it gets no further editions)."""
+    from digest.core.db import transaction
+    from subscribers import service
+
     with transaction(app.factory) as s:
         changed = service.unsubscribe(s, email)
     click.echo(f"unsubscribed {email.strip()}" if changed else f"{email.strip()}: no change")
@@ -213,6 +227,9 @@ def subscribers_erase(app: App, email: str, yes: bool) -> None:
     """Erase an address's personal data (GDPR); a hash stays so imports cannot re-add it."""
     if not yes:
         click.confirm(f"erase {email.strip()} for good?", abort=True)
+    from digest.core.db import transaction
+    from subscribers import service
+
     with transaction(app.factory) as s:
         service.erase(s, email)
     click.echo(f"erased {email.strip()}")

@@ -26,6 +26,13 @@ def new_stories(session: Session) -> Sequence[Story]:
     ).all()
 
 
+def list_stories(session: Session, only_new: bool = False) -> Sequence[Story]:
+    """Every story in id order, or (``only_new``) those the next edition would take."""
+    if only_new:
+        return new_stories(session)
+    return session.scalars(select(Story).order_by(Story.id)).all()
+
+
 def build(session: Session, slot_key: str | None = None) -> Edition | None:
     """Put every new story into a new draft edition; None when there is nothing new.
 

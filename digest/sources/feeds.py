@@ -67,6 +67,11 @@ def add(
     return feed
 
 
+def list_feeds(session: Session) -> Sequence[Feed]:
+    """Every followed feed, oldest first."""
+    return session.scalars(select(Feed).order_by(Feed.id)).all()
+
+
 def find(session: Session, ref: str) -> Feed:
     """A feed by id or URL."""
     feed = (
