@@ -23,7 +23,8 @@ from digest.core.db import utcnow
 from digest.core.errors import DigestError, RenderError
 from digest.core.settings import Settings
 from digest.render.edition import make_environment
-from digest.transports.base import SendFailure, open_transport
+from digest.transports.base import SendFailure
+from digest.transports.factory import open_transport
 from subscribers.addresses import check_address, check_name, check_timezone
 from subscribers.lifecycle import TransitionError, transition
 from subscribers.models import Subscriber

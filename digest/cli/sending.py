@@ -26,7 +26,7 @@ def run_send(
     """Send edition ``ref`` over the configured transport (DIGEST_SMTP_URL), with a progress bar."""
     from digest.delivery import manager
     from digest.processes import queue
-    from digest.transports.base import open_transport
+    from digest.transports.factory import open_transport
 
     settings = app.settings
     if queue.enabled(settings):
@@ -142,7 +142,7 @@ def send(
     from digest.core.db import transaction
     from digest.delivery import manual
     from digest.editions import assemble
-    from digest.transports.base import open_transport
+    from digest.transports.factory import open_transport
 
     if now and ref != "latest":
         raise click.UsageError("--now builds a new edition: give no REF with it")

@@ -33,7 +33,7 @@ from digest.editions.slots import latest_slot, local_instant, slot_key, wall_slo
 from digest.processes import runlog
 from digest.sources import feeds
 from digest.sources.fetch import FetchLimits
-from digest.transports.base import open_transport
+from digest.transports.factory import open_transport
 from subscribers.models import Subscriber, SubscriberStatus
 
 log = logging.getLogger("digest.clock")

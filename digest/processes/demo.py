@@ -20,7 +20,7 @@ from digest.editions import assemble
 from digest.processes.sink import start_sink
 from digest.sources import feeds, ingest
 from digest.sources.fetch import FetchLimits
-from digest.transports.base import open_transport
+from digest.transports.factory import open_transport
 from subscribers import csvio
 
 

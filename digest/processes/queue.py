@@ -26,7 +26,7 @@ from digest.core.models import Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import ledger, manager
-from digest.transports.base import open_transport
+from digest.transports.factory import open_transport
 
 if TYPE_CHECKING:  # procrastinate takes a third of a second to import: only when used
     import procrastinate

@@ -19,7 +19,7 @@ from digest.core.settings import Settings
 from digest.delivery import hourly, manager
 from digest.delivery.manager import SendSummary
 from digest.processes import queue
-from digest.transports.base import open_transport
+from digest.transports.factory import open_transport
 
 
 def run_worker(

@@ -10,10 +10,7 @@ which stops the send and leaves the message pending.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from digest.core.settings import Settings
+from typing import Protocol
 
 
 class SendFailure(Exception):
@@ -60,14 +57,3 @@ class MemoryTransport:
 
     def close(self) -> None:
         pass
-
-
-def open_transport(settings: Settings) -> Transport:
-    """The transport DIGEST_SMTP_URL names: SMTP (``smtp``, ``smtp+starttls``, ``smtps``)
-    or a Maildir (``maildir:///path``, ``file:///path``)."""
-    from digest.transports.maildir import SCHEMES, MaildirTransport, parse_maildir_url
-    from digest.transports.smtp import SmtpTransport
-
-    if settings.smtp_url.split(":", 1)[0] in SCHEMES:
-        return MaildirTransport(parse_maildir_url(settings.smtp_url))
-    return SmtpTransport.from_settings(settings)

@@ -19,7 +19,7 @@ from digest.core.status import EditionStatus
 from digest.delivery import ledger, manager, manual
 from digest.delivery.report import progress_report
 from digest.editions import assemble
-from digest.transports.base import open_transport
+from digest.transports.factory import open_transport
 from digest.web.context import WebContext, WebError
 from digest.web.preview import EditionId
 
