@@ -21,7 +21,7 @@ from digest.core.settings import Settings
 from digest.core.status import EditionStatus, RunOutcome
 from digest.editions.slots import fire_times, latest_slot, slot_key
 from digest.processes import runlog
-from digest.processes.clock import catch_up, run_slot
+from digest.processes.jobs import catch_up, run_slot
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_status_shows_a_skipped_slot(ready: Cli) -> None:
 def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
     from feed_server import serve_feeds
 
-    from digest.processes.clock import poll_feeds
+    from digest.processes.jobs import poll_feeds
 
     with serve_feeds() as server:
         ready("feeds", "add", server.url("rss2.xml"), "--backfill", "1")

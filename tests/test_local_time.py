@@ -13,7 +13,7 @@ from digest.core.models import Delivery
 from digest.delivery import ledger, manager
 from digest.editions import assemble
 from digest.editions.slots import local_instant
-from digest.processes.clock import local_tick
+from digest.processes.jobs import local_tick
 from digest.transports.smtp import SmtpTransport
 from subscribers.models import Subscriber
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from digest.core.db import make_engine, session_factory, transaction
 from digest.delivery import manager
 from digest.editions import assemble
-from digest.processes.clock import run_slot
+from digest.processes.jobs import run_slot
 from digest.web.app import create_app
 
 

@@ -115,7 +115,8 @@ def schedule(app: App) -> None:
 
     Run exactly one clock. SIGTERM stops it cleanly.
     """
-    from digest.processes.clock import make_trigger, run_clock
+    from digest.editions.slots import make_trigger
+    from digest.processes.clock import run_clock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""Pure decisions about schedule slots: which slot a moment belongs to, and its key."""
+"""Schedule slots: the trigger DIGEST_SCHEDULE names, and pure decisions about slots
+(which slot a moment belongs to, and its key)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from digest.core.errors import ConfigError
+from digest.core.settings import Settings
+
 # Windows searched backwards for the latest fire time, smallest first, so a
 # per-minute schedule costs a few dozen steps and a yearly one still resolves.
 LOOKBACK = (timedelta(hours=2), timedelta(days=2), timedelta(days=32), timedelta(days=367))
+
+
+def make_trigger(settings: Settings) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(settings.schedule, timezone=settings.timezone)
+    except (ValueError, LookupError) as exc:
+        raise ConfigError("DIGEST_SCHEDULE", f"{settings.schedule!r}: {exc}") from None
 
 
 def _after(trigger: CronTrigger, previous: datetime) -> datetime | None:
