@@ -135,7 +135,7 @@ def worker(app: App, interval: float, once: bool) -> None:
     queue is empty); SIGTERM then finishes the current chunk and exits.
     """
     from digest.cli.sending import describe
-    from digest.delivery import hourly, manager
+    from digest.delivery import hourly, service
     from digest.processes import queue
     from digest.transports.base import open_transport
 
@@ -152,10 +152,10 @@ def worker(app: App, interval: float, once: bool) -> None:
     while not stop.is_set():
         with app.factory() as s:
             capped = hourly.next_allowed(s, settings.hourly_limit) is not None
-            todo = [] if capped else manager.editions_with_pending(s)
+            todo = [] if capped else service.editions_with_pending(s)
         for edition_id in todo:
             transport = open_transport(settings)
-            summary = manager.send_edition(
+            summary = service.send_edition(
                 settings, app.factory, str(edition_id), transport, stop=stop
             )
             click.echo(describe(summary))

@@ -11,9 +11,9 @@ from digest.cli import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
 from digest.core.db import transaction
 from digest.core.status import DeliveryState
-from digest.delivery import ledger, manager, manual
+from digest.delivery import lifecycle, manual, service
 from digest.delivery.manager import SendSummary
-from digest.delivery.report import progress_report
+from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.processes import queue
 from digest.processes.clock import describe_schedule
@@ -39,13 +39,13 @@ def run_send(
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         with ProgressBar() as bar:
-            summary = manager.send_edition(
+            summary = service.send_edition(
                 settings,
                 app.factory,
                 ref,
                 transport,
                 on_start=lambda edition_id, pending: bar.start(f"edition {edition_id}", pending),
-                progress=bar.advance,
+                on_sent=bar.advance,
                 stop=stop,
                 force=force,
                 retry=retry,
@@ -199,7 +199,7 @@ def pause(app: App, ref: str) -> None:
     """Pause a running send; running senders stop within a second or two."""
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        ledger.pause(s, edition_id)
+        lifecycle.pause(s, edition_id)
     click.echo(f"edition {edition_id}: paused (`digest resume {edition_id}` carries on)")
 
 
@@ -210,7 +210,7 @@ def resume(app: App, ref: str) -> None:
     """Resume a paused edition; run `digest send ID` (or a worker) to send the rest."""
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        ledger.resume(s, edition_id)
+        lifecycle.resume(s, edition_id)
     click.echo(f"edition {edition_id}: running again; `digest send {edition_id}` sends the rest")
 
 
@@ -221,7 +221,7 @@ def cancel(app: App, ref: str) -> None:
     """Cancel an edition for good; deliveries not yet sent are skipped."""
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        skipped = ledger.cancel(s, edition_id)
+        skipped = lifecycle.cancel(s, edition_id)
     click.echo(f"edition {edition_id}: cancelled; {skipped} deliveries skipped")
 
 
@@ -240,7 +240,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
         has_editions = ref is not None or assemble.latest_id(s) is not None
         edition = assemble.get(s, ref or "latest") if has_editions else None
         limit = app.settings.hourly_limit
-        data = progress_report(s, edition, hourly_limit=limit) if edition else None
+        data = status_report(s, edition, hourly_limit=limit) if edition else None
     if as_json:
         emit_json(data if schedule is None else {"schedule": schedule, "edition": data})
         return
