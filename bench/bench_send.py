@@ -30,7 +30,7 @@ from sqlalchemy import insert, text
 from digest.core.db import make_engine, session_factory, transaction, upgrade, utcnow
 from digest.core.models import Edition
 from digest.core.status import EditionStatus
-from digest.delivery import ledger
+from digest.delivery import lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions
 from digest.mail.message import Recipient
 from digest.processes.sink import free_port
@@ -104,7 +104,7 @@ def one_size(n: int, port: int) -> dict[str, float]:
         with transaction(sessions) as s:
             edition = s.get(Edition, factory.edition_id)
             assert edition is not None
-            ledger.start(s, edition, factory.domain)
+            lifecycle.start(s, edition, factory.domain)
         ledger_s = time.perf_counter() - began
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port))
         options = DeliveryOptions(connections=CONNECTIONS, claim_batch=500, window=50)

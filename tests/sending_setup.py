@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.core.db import make_engine, session_factory, transaction, utcnow
 from digest.core.models import Delivery
 from digest.core.settings import Settings
-from digest.delivery import ledger
+from digest.delivery import lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, SendSummary
 from digest.editions import assemble
 from digest.mail.message import prepare
@@ -55,7 +55,7 @@ class Edition:
 
     def start(self) -> None:
         with transaction(self.factory) as s:
-            ledger.start(s, assemble.get(s, str(self.id)), "localhost")
+            lifecycle.start(s, assemble.get(s, str(self.id)), "localhost")
 
     def manager(self, transport: Transport, options: DeliveryOptions = FAST) -> DeliveryManager:
         with self.factory() as s:

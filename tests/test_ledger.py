@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from conftest import Cli
 from sending_setup import edition_with
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from digest.core.db import alembic_config, make_engine, transaction, utcnow
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
-from digest.delivery import ledger
+from digest.delivery import bounces, claims, lifecycle
 from digest.transports.base import MemoryTransport, Unknown
 from subscribers.models import Subscriber, SubscriberStatus
 
@@ -46,18 +46,18 @@ def test_ledger_expired_claims_go_back_and_expired_sends_become_unknown(cli: Cli
     with edition_with(cli, 4) as ed:
         ed.start()
         with transaction(ed.factory) as s:
-            first = ledger.claim(s, ed.id, 2, lease=60)
+            first = claims.claim(s, ed.id, 2, lease=60)
         with transaction(ed.factory) as s:
-            ledger.mark_sending(s, first.token, [first.rows[0].delivery_id], lease=60)
+            claims.mark_sending(s, first.token, [first.rows[0].delivery_id], lease=60)
             s.execute(update(Delivery).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
         with transaction(ed.factory) as s:
-            assert ledger.reap(s, ed.id) == (1, 1)
+            assert claims.reap(s, ed.id) == (1, 1)
         states = Counter(ed.states().values())
         assert states == Counter({"pending": 3, "unknown": 1})
         # The worker that lost its lease cannot record an outcome any more.
         with transaction(ed.factory) as s:
-            assert ledger.sent(s, first.token, [first.rows[0].delivery_id]) == 0
-            assert ledger.release(s, first.token, [first.rows[1].delivery_id]) == 0
+            assert claims.sent(s, first.token, [first.rows[0].delivery_id]) == 0
+            assert claims.release(s, first.token, [first.rows[1].delivery_id]) == 0
         assert Counter(ed.states().values()) == states
 
 
@@ -65,8 +65,8 @@ def test_ledger_rows_held_by_a_dead_process_are_reaped_at_once(cli: Cli) -> None
     with edition_with(cli, 3) as ed:
         ed.start()
         with transaction(ed.factory) as s:
-            got = ledger.claim(s, ed.id, 2, lease=3600)
-            ledger.mark_sending(s, got.token, [got.rows[0].delivery_id], lease=3600)
+            got = claims.claim(s, ed.id, 2, lease=3600)
+            claims.mark_sending(s, got.token, [got.rows[0].delivery_id], lease=3600)
         dead = subprocess.run(
             [sys.executable, "-c", "import os; print(os.getpid())"],
             capture_output=True,
@@ -74,7 +74,7 @@ def test_ledger_rows_held_by_a_dead_process_are_reaped_at_once(cli: Cli) -> None
             check=True,
         ).stdout.strip()
         with transaction(ed.factory) as s:
-            s.execute(update(Delivery).values(claimed_by=f"{ledger.HOST}:{dead}"))
+            s.execute(update(Delivery).values(claimed_by=f"{claims.HOST}:{dead}"))
         summary = ed.send(MemoryTransport())
         assert summary.recovered_unknown == 1
         assert summary.sent == 2
@@ -95,6 +95,28 @@ def test_ledger_subscriber_who_left_before_their_turn_is_skipped(cli: Cli) -> No
         assert recipients(transport) == Counter([ed.emails[0], ed.emails[2]])
         assert ed.states()[ed.emails[1]] == "skipped"
         assert ed.status() == "finished"
+
+
+def test_hard_bounces_go_through_the_subscriber_lifecycle(cli: Cli) -> None:
+    with edition_with(cli, 3) as ed:
+        ed.start()
+        with transaction(ed.factory) as s:
+            ids = {e: i for e, i in s.execute(select(Subscriber.email, Subscriber.id))}
+            s.execute(update(Delivery).values(state=DeliveryState.FAILED, reply_code=550))
+            s.execute(
+                update(Subscriber)
+                .where(Subscriber.email == ed.emails[2])
+                .values(status=SubscriberStatus.PAUSED)
+            )
+        with transaction(ed.factory) as s:
+            over = bounces.mark_bounced(s, [ids[ed.emails[0]], ids[ed.emails[2]]], limit=1)
+        assert sorted(over) == sorted([ids[ed.emails[0]], ids[ed.emails[2]]])
+        with ed.factory() as s:
+            people = {p.email: p for p in s.scalars(select(Subscriber))}
+        assert people[ed.emails[0]].status == SubscriberStatus.BOUNCED
+        assert people[ed.emails[0]].bounced_at is not None  # stamped by the lifecycle
+        assert people[ed.emails[1]].status == SubscriberStatus.ACTIVE  # not asked about
+        assert people[ed.emails[2]].status == SubscriberStatus.PAUSED  # only active ones bounce
 
 
 class GatedTransport(MemoryTransport):
@@ -176,7 +198,7 @@ def test_send_retry_unknown_resends_with_the_same_message_id(cli: Cli) -> None:
         assert ed.status() == "finished"
         assert "nothing new" in cli("send", "1").output  # unknown is not resent by accident
         with transaction(ed.factory) as s:
-            assert ledger.retry(s, ed.id, DeliveryState.UNKNOWN) == 1
+            assert lifecycle.retry(s, ed.id, DeliveryState.UNKNOWN) == 1
         again = MemoryTransport()
         ed.send(again)
         assert recipients(again) == Counter([ed.emails[2]])

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from digest.core.db import make_engine, session_factory, transaction, utcnow
 from digest.core.models import Delivery
-from digest.delivery import ledger, manager
+from digest.delivery import lifecycle, service
 from digest.editions import assemble
 from digest.editions.slots import local_instant
 from digest.processes.jobs import local_tick
@@ -59,7 +59,7 @@ def test_local_time_rows_wait_for_their_zone_and_a_worker_sends_them_later(
     engine = make_engine(settings.effective_database_url)
     factory = session_factory(engine)
     try:
-        summary = manager.send_edition(
+        summary = service.send_edition(
             settings, factory, "1", SmtpTransport.from_settings(settings), local_slot=wall
         )
         assert summary.sent == 2
@@ -76,7 +76,7 @@ def test_local_time_rows_wait_for_their_zone_and_a_worker_sends_them_later(
                 ).all()
             )
             assert waits["west@example.com"] == local_instant(wall, "America/Chicago")
-            assert manager.editions_with_pending(s) == []  # nothing due yet
+            assert service.editions_with_pending(s) == []  # nothing due yet
         assert "running" in ready("status", "1").output
         # Time passes: the Chicago subscriber's 07:00 arrives.
         with transaction(factory) as s:
@@ -119,6 +119,6 @@ def test_local_tick_builds_when_the_earliest_zone_reaches_the_slot(
                 seconds=now.second, microseconds=now.microsecond
             )
             assert assemble.latest_id(s) == 1
-            assert ledger.counts(s, 1)
+            assert lifecycle.counts(s, 1)
     finally:
         engine.dispose()

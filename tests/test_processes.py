@@ -8,7 +8,7 @@ from conftest import REFERENCE_STORY, Captured, Cli
 from fastapi.testclient import TestClient
 
 from digest.core.db import make_engine, session_factory, transaction
-from digest.delivery import manager
+from digest.delivery import lifecycle
 from digest.editions import assemble
 from digest.processes.jobs import run_slot
 from digest.web.app import create_app
@@ -61,7 +61,7 @@ def test_worker_once_sends_pending_deliveries_of_a_running_edition(
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(session_factory(engine)) as s:
-            manager.open_ledger(s, assemble.get(s, "1"), "localhost")
+            lifecycle.start(s, assemble.get(s, "1"), "localhost")
     finally:
         engine.dispose()
     assert "running" in ready("status", "1").output

@@ -24,7 +24,7 @@ def run_send(
     retry: DeliveryState | None = None,
 ) -> SendSummary:
     """Send edition ``ref`` over the configured transport (DIGEST_SMTP_URL), with a progress bar."""
-    from digest.delivery import manager
+    from digest.delivery import service
     from digest.processes import queue
     from digest.transports.factory import open_transport
 
@@ -39,13 +39,13 @@ def run_send(
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         with ProgressBar() as bar:
-            summary = manager.send_edition(
+            summary = service.send_edition(
                 settings,
                 app.factory,
                 ref,
                 transport,
                 on_start=lambda edition_id, pending: bar.start(f"edition {edition_id}", pending),
-                progress=bar.advance,
+                on_sent=bar.advance,
                 stop=stop,
                 force=force,
                 retry=retry,
@@ -208,11 +208,11 @@ def _edition_id(app: App, ref: str) -> int:
 def pause(app: App, ref: str) -> None:
     """Pause a running send; running senders stop within a second or two."""
     from digest.core.db import transaction
-    from digest.delivery import ledger
+    from digest.delivery import lifecycle
 
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        ledger.pause(s, edition_id)
+        lifecycle.pause(s, edition_id)
     click.echo(f"edition {edition_id}: paused (`digest resume {edition_id}` carries on)")
 
 
@@ -222,11 +222,11 @@ def pause(app: App, ref: str) -> None:
 def resume(app: App, ref: str) -> None:
     """Resume a paused edition; run `digest send ID` (or a worker) to send the rest."""
     from digest.core.db import transaction
-    from digest.delivery import ledger
+    from digest.delivery import lifecycle
 
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        ledger.resume(s, edition_id)
+        lifecycle.resume(s, edition_id)
     click.echo(f"edition {edition_id}: running again; `digest send {edition_id}` sends the rest")
 
 
@@ -236,11 +236,11 @@ def resume(app: App, ref: str) -> None:
 def cancel(app: App, ref: str) -> None:
     """Cancel an edition for good; deliveries not yet sent are skipped."""
     from digest.core.db import transaction
-    from digest.delivery import ledger
+    from digest.delivery import lifecycle
 
     edition_id = _edition_id(app, ref)
     with transaction(app.factory) as s:
-        skipped = ledger.cancel(s, edition_id)
+        skipped = lifecycle.cancel(s, edition_id)
     click.echo(f"edition {edition_id}: cancelled; {skipped} deliveries skipped")
 
 
@@ -254,7 +254,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     With no REF: the schedule (next slot, last run of each clock job and its
     outcome) and the latest edition.
     """
-    from digest.delivery.report import progress_report
+    from digest.delivery.report import status_report
     from digest.editions import assemble
     from digest.processes.clock import describe_schedule
 
@@ -263,7 +263,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
         has_editions = ref is not None or assemble.latest_id(s) is not None
         edition = assemble.get(s, ref or "latest") if has_editions else None
         limit = app.settings.hourly_limit
-        data = progress_report(s, edition, hourly_limit=limit) if edition else None
+        data = status_report(s, edition, hourly_limit=limit) if edition else None
     if as_json:
         emit_json(data if schedule is None else {"schedule": schedule, "edition": data})
         return

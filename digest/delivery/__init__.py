@@ -1,1 +1,2 @@
-"""Delivery: the ledger, the manager that drives an edition to a transport, throttling, reports."""
+"""Delivery: the send service, edition lifecycle, claims, the manager that drives an edition
+to a transport, bounces, throttling, reports."""

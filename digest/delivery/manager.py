@@ -1,7 +1,7 @@
 """The delivery manager: drives one edition through the ledger to a transport.
 
 It owns batching, parallel sending threads, throttling, backoff and the
-edition's final status (through ``digest.ledger``); the transport only sends
+edition's final status (through ``digest.delivery.lifecycle``); the transport only sends
 bytes. Semantics are at most once: a window of rows is committed as
 ``sending`` before the first of them goes to the transport, only failures
 that provably happened before the server accepted a message are retried,
@@ -14,32 +14,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
-from digest.core.errors import DeliveryError, DigestError, EditionError, SubscriberError
-from digest.core.models import Delivery, Edition
+from digest.core.errors import DeliveryError, DigestError, SubscriberError
+from digest.core.models import Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import hourly, ledger
+from digest.delivery import bounces, claims, hourly, lifecycle
 from digest.delivery.throttle import HourlyCapReached, RateLimit, backoff
-from digest.editions import assemble
-from digest.mail.check import CheckFailed, check_edition
-from digest.mail.message import MessageFactory, Recipient, prepare
+from digest.mail.message import MessageFactory, Recipient
 from digest.transports.base import NotSent, Rejected, Transport, Unknown
 
-Progress = Callable[[int], None]
-
-# Kept for callers that predate digest.ledger.
-open_ledger = ledger.start
-ledger_counts = ledger.counts
-
-
-def finish_if_done(session: Session, edition_id: int) -> bool:
-    return ledger.settle(session, edition_id) == EditionStatus.FINISHED
+OnSent = Callable[[int], None]
+"""Called with 1 after each message handed to the transport (a progress bar's ``advance``)."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +88,8 @@ class Window:
     """Outcomes of one window of rows, written in one transaction."""
 
     sent: list[int] = field(default_factory=list)
-    failed: list[tuple[ledger.Row, str, int | None]] = field(default_factory=list)
-    unknown: list[tuple[ledger.Row, str]] = field(default_factory=list)
+    failed: list[tuple[claims.Row, str, int | None]] = field(default_factory=list)
+    unknown: list[tuple[claims.Row, str]] = field(default_factory=list)
     release: list[tuple[int, str | None]] = field(default_factory=list)
 
 
@@ -123,7 +113,7 @@ class DeliveryManager:
         self._budget = self.options.max_rows
 
     def run(
-        self, progress: Progress | None = None, stop: threading.Event | None = None
+        self, on_sent: OnSent | None = None, stop: threading.Event | None = None
     ) -> SendSummary:
         """Send every pending row of the edition with N threads; returns what happened.
 
@@ -133,9 +123,9 @@ class DeliveryManager:
         summary = SendSummary(edition_id)
         began = time.monotonic()
         with transaction(self.factory) as s:
-            _, summary.recovered_unknown = ledger.reap(s, edition_id)
+            _, summary.recovered_unknown = claims.reap(s, edition_id)
         with self.factory() as s:
-            counts = ledger.counts(s, edition_id)
+            counts = lifecycle.counts(s, edition_id)
             if self.options.hourly_limit:
                 now = utcnow()
                 recent = hourly.recent_sends(s, self.options.hourly_limit, now)
@@ -146,7 +136,7 @@ class DeliveryManager:
         self._stop = stop
         threads = [
             threading.Thread(
-                target=self._thread, args=(summary, progress), name=f"send-{i}", daemon=True
+                target=self._thread, args=(summary, on_sent), name=f"send-{i}", daemon=True
             )
             for i in range(max(1, self.options.connections))
         ]
@@ -164,7 +154,7 @@ class DeliveryManager:
         finally:
             self.transport.close()
             with transaction(self.factory) as s:
-                summary.status = ledger.settle(s, edition_id).value
+                summary.status = lifecycle.settle(s, edition_id).value
             summary.elapsed = time.monotonic() - began
         if self._fatal is not None:
             raise self._fatal
@@ -190,7 +180,7 @@ class DeliveryManager:
                 return True
         return False
 
-    def _thread(self, summary: SendSummary, progress: Progress | None) -> None:
+    def _thread(self, summary: SendSummary, on_sent: OnSent | None) -> None:
         o = self.options
         edition_id = self.messages.edition_id
         try:
@@ -199,10 +189,10 @@ class DeliveryManager:
                 if not size:
                     return
                 with transaction(self.factory) as s:
-                    claim = ledger.claim(s, edition_id, size, o.lease)
+                    claim = claims.claim(s, edition_id, size, o.lease)
                 if not claim.rows:
                     return
-                self._send_claim(claim, summary, progress)
+                self._send_claim(claim, summary, on_sent)
         except BaseException as exc:
             with self._lock:
                 if self._fatal is None:
@@ -219,7 +209,7 @@ class DeliveryManager:
         return n
 
     def _send_claim(
-        self, claim: ledger.Claim, summary: SendSummary, progress: Progress | None
+        self, claim: claims.Claim, summary: SendSummary, on_sent: OnSent | None
     ) -> None:
         o = self.options
         rows = claim.rows
@@ -236,13 +226,13 @@ class DeliveryManager:
                     self._record(s, claim.token, done, summary)
                     done = Window()
                     if time.monotonic() - renewed > o.lease / 3:
-                        ledger.renew(s, claim.token, o.lease)
+                        claims.renew(s, claim.token, o.lease)
                         renewed = time.monotonic()
                     if stopping:
-                        ledger.release(s, claim.token, [r.delivery_id for r in rows[i:]])
+                        claims.release(s, claim.token, [r.delivery_id for r in rows[i:]])
                         i = len(rows)
                         return
-                    held = ledger.mark_sending(
+                    held = claims.mark_sending(
                         s, claim.token, [r.delivery_id for r in window], o.lease
                     )
                 for r in window:
@@ -253,8 +243,8 @@ class DeliveryManager:
                         done.release.append((r.delivery_id, None))
                         continue
                     self._deliver(r, sender, done, summary)
-                    if progress:
-                        progress(1)
+                    if on_sent:
+                        on_sent(1)
                 i += len(window)
         finally:
             # Whatever happens (a fatal error included), write what we know and
@@ -265,7 +255,7 @@ class DeliveryManager:
             with transaction(self.factory) as s:
                 self._record(s, claim.token, done, summary)
                 if untried:
-                    ledger.release(s, claim.token, untried)
+                    claims.release(s, claim.token, untried)
 
     def _may_send(self) -> bool:
         """Wait for the rate limits; False means stop (SIGTERM, or the hourly cap is reached)."""
@@ -280,7 +270,7 @@ class DeliveryManager:
             self._halt.set()
             return False
 
-    def _deliver(self, r: ledger.Row, sender: str, done: Window, summary: SendSummary) -> None:
+    def _deliver(self, r: claims.Row, sender: str, done: Window, summary: SendSummary) -> None:
         to = Recipient(r.subscriber_id, r.email, r.name)
         try:
             message = self.messages.build(to)
@@ -329,15 +319,15 @@ class DeliveryManager:
         raise DeliveryError(_server(self.transport), str(last))
 
     def _record(self, s: Session, token: str, w: Window, summary: SendSummary) -> None:
-        ledger.sent(s, token, w.sent)
+        claims.sent(s, token, w.sent)
         for r, error, code in w.failed:
-            ledger.failed(s, token, r.delivery_id, error, code)
+            claims.failed(s, token, r.delivery_id, error, code)
         for r, error in w.unknown:
-            ledger.unknown(s, token, [r.delivery_id], error)
+            claims.unknown(s, token, [r.delivery_id], error)
         for delivery_id, why in w.release:
-            ledger.release(s, token, [delivery_id], why)
+            claims.release(s, token, [delivery_id], why)
         hard = [r.subscriber_id for r, _, code in w.failed if code is not None and code >= 500]
-        bounced = ledger.mark_bounced(s, hard, self.options.bounce_limit)
+        bounced = bounces.mark_bounced(s, hard, self.options.bounce_limit)
         with self._lock:
             summary.sent += len(w.sent)
             summary.failed += len(w.failed)
@@ -352,90 +342,3 @@ def _server(transport: Transport) -> str:
         return str(display)
     target = getattr(transport, "target", None)
     return getattr(target, "display", type(transport).__name__)
-
-
-def send_edition(
-    settings: Settings,
-    factory: sessionmaker[Session],
-    ref: str,
-    transport: Transport,
-    on_start: Callable[[int, int], None] | None = None,
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-    force: bool = False,
-    retry: DeliveryState | None = None,
-    options: DeliveryOptions | None = None,
-    local_slot: datetime | None = None,
-) -> SendSummary:
-    """Render edition ``ref`` once, check it, open its ledger and send every pending row.
-
-    A failed pre-send check raises CheckFailed unless ``force``. ``retry``
-    (failed or unknown) first puts those rows back to pending, on purpose.
-    ``on_start(edition_id, pending)`` is called before the first message.
-    ``local_slot`` (a wall-clock time) makes each subscriber's row wait for
-    that time in their own zone; rows not yet due are left for later sends.
-    """
-    edition_id, messages, pending = open_send(settings, factory, ref, force, retry, local_slot)
-    if on_start:
-        on_start(edition_id, pending)
-    options = options or DeliveryOptions.from_settings(settings)
-    return DeliveryManager(factory, transport, messages, options).run(progress, stop)
-
-
-def open_send(
-    settings: Settings,
-    factory: sessionmaker[Session],
-    ref: str,
-    force: bool = False,
-    retry: DeliveryState | None = None,
-    local_slot: datetime | None = None,
-) -> tuple[int, MessageFactory, int]:
-    """Everything before the first message: render, check, open the ledger, retry, reap.
-
-    Returns (edition id, the message factory, pending rows). A queue defers
-    chunk tasks after this instead of sending in-process.
-    """
-    domain = settings.sender.domain or "localhost"
-    with transaction(factory) as s:
-        edition = assemble.get(s, ref)
-        if edition.status == EditionStatus.CANCELLED:
-            raise EditionError(f"edition {edition.id} is cancelled", edition.id)
-        if edition.status == EditionStatus.PAUSED:
-            raise EditionError(
-                f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
-            )
-        if not edition.placements:
-            raise EditionError(f"edition {edition.id} has no stories", edition.id)
-        view = assemble.view_of(edition)
-        # Render and check before opening the ledger: a failure leaves the edition a draft.
-        messages = prepare(settings, view, edition.id)
-        problems = check_edition(settings, view, edition.id, messages)
-        if problems and not force:
-            raise CheckFailed(edition.id, problems)
-        ledger.start(s, edition, domain, local_slot, settings.timezone)
-        if retry is not None:
-            ledger.retry(s, edition.id, retry)
-    with transaction(factory) as s:
-        ledger.reap(s, edition.id)
-        pending = ledger.counts(s, edition.id).get(DeliveryState.PENDING, 0)
-    return edition.id, messages, pending
-
-
-def editions_with_pending(session: Session) -> list[int]:
-    """Running editions that still have pending rows (what a worker picks up)."""
-    return list(
-        session.scalars(
-            select(Edition.id)
-            .where(
-                Edition.status == EditionStatus.RUNNING,
-                select(Delivery.id)
-                .where(
-                    Delivery.edition_id == Edition.id,
-                    Delivery.state == DeliveryState.PENDING,
-                    ledger.due(utcnow()),
-                )
-                .exists(),
-            )
-            .order_by(Edition.id)
-        )
-    )

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from digest.core.db import utcnow
 from digest.core.models import Delivery, Edition
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
-from digest.delivery import hourly, ledger
+from digest.delivery import hourly, lifecycle
 from subscribers.models import Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)
 
 
-def progress_report(
+def status_report(
     session: Session, edition: Edition, errors: int = 5, hourly_limit: int = 0
 ) -> dict[str, Any]:
     """A JSON-ready report on one edition's deliveries.
@@ -25,7 +25,7 @@ def progress_report(
     ``waiting`` says why a running send with pending rows is held back (the
     hourly cap, ``hourly_limit``), or is None.
     """
-    counts = ledger.counts(session, edition.id)
+    counts = lifecycle.counts(session, edition.id)
     now = utcnow()
     since = max(edition.started_at or now, now - RATE_WINDOW)
     recent = session.scalar(

@@ -14,7 +14,7 @@ from digest.core.errors import DigestError, SourcesRejected
 from digest.core.models import Feed
 from digest.core.paths import builtin_seeds
 from digest.core.settings import Settings, load_settings
-from digest.delivery import manager
+from digest.delivery import service
 from digest.delivery.manager import SendSummary
 from digest.editions import assemble
 from digest.processes.sink import start_sink
@@ -59,7 +59,7 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
             else:
                 echo(f"built edition {built_id}")
             transport = open_transport(settings)
-            summary = manager.send_edition(settings, factory, "latest", transport)
+            summary = service.send_edition(settings, factory, "latest", transport)
         finally:
             engine.dispose()
     finally:

@@ -22,7 +22,7 @@ from digest.core.db import transaction
 from digest.core.errors import DigestError
 from digest.core.settings import Settings
 from digest.core.status import RunOutcome
-from digest.delivery import manager
+from digest.delivery import service
 from digest.editions import assemble
 from digest.editions.slots import latest_slot, local_instant, slot_key, wall_slot
 from digest.processes import runlog
@@ -76,7 +76,7 @@ def run_slot(
     log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
     transport = open_transport(settings)
     try:
-        summary = manager.send_edition(
+        summary = service.send_edition(
             settings, factory, str(edition_id), transport, stop=stop, local_slot=local_slot
         )
     except DigestError as exc:
@@ -178,12 +178,12 @@ def send_due(
 ) -> None:
     """Send the deliveries whose local time has come, in every running edition."""
     with factory() as s:
-        todo = manager.editions_with_pending(s)
+        todo = service.editions_with_pending(s)
     for edition_id in todo:
         if stop is not None and stop.is_set():
             return
         try:
-            summary = manager.send_edition(
+            summary = service.send_edition(
                 settings, factory, str(edition_id), open_transport(settings), stop=stop
             )
         except DigestError as exc:

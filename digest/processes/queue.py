@@ -25,7 +25,7 @@ from digest.core.errors import ConfigError, DigestError
 from digest.core.models import Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import ledger, manager
+from digest.delivery import manager, service
 from digest.transports.factory import open_transport
 
 if TYPE_CHECKING:  # procrastinate takes a third of a second to import: only when used
@@ -85,7 +85,7 @@ def build_app(settings: Settings, factory: sessionmaker[Session]) -> procrastina
         """Re-defer chunks for running editions whose rows are pending but have no task."""
         deferred = 0
         with factory() as s:
-            todo = manager.editions_with_pending(s)
+            todo = service.editions_with_pending(s)
         for edition_id in todo:
             if not _has_tasks(factory, edition_id):
                 deferred += defer_chunks(app, settings, factory, edition_id)
@@ -106,7 +106,7 @@ def run_chunk(
     options = dataclasses.replace(manager.DeliveryOptions.from_settings(settings), max_rows=rows)
     try:
         # The check ran (or was overridden with --force) when the send was started.
-        summary = manager.send_edition(
+        summary = service.send_edition(
             settings,
             factory,
             str(edition_id),
@@ -146,7 +146,7 @@ def defer_chunks(
 ) -> int:
     """Defer one chunk task per ``queue_chunk`` pending rows; returns how many."""
     with transaction(factory) as s:
-        pending = ledger.counts(s, edition_id).get(DeliveryState.PENDING, 0)
+        pending = service.pending_rows(s, edition_id)
     tasks = math.ceil(pending / settings.queue_chunk)
     if not tasks:
         return 0
@@ -168,7 +168,7 @@ def defer_send(
 
     Returns (edition id, pending rows, tasks deferred).
     """
-    edition_id, _, pending = manager.open_send(settings, factory, ref, force, retry)
+    edition_id, _, pending = service.open_send(settings, factory, ref, force, retry)
     tasks = defer_chunks(build_app(settings, factory), settings, factory, edition_id)
     return edition_id, pending, tasks
 

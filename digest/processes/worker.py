@@ -16,7 +16,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.settings import Settings
-from digest.delivery import hourly, manager
+from digest.delivery import hourly, service
 from digest.delivery.manager import SendSummary
 from digest.processes import queue
 from digest.transports.factory import open_transport
@@ -43,11 +43,11 @@ def run_worker(
     while not stop.is_set():
         with factory() as s:
             capped = hourly.next_allowed(s, settings.hourly_limit) is not None
-            todo = [] if capped else manager.editions_with_pending(s)
+            todo = [] if capped else service.editions_with_pending(s)
         for edition_id in todo:
             transport = open_transport(settings)
             on_summary(
-                manager.send_edition(settings, factory, str(edition_id), transport, stop=stop)
+                service.send_edition(settings, factory, str(edition_id), transport, stop=stop)
             )
         if once:
             break

@@ -1,7 +1,7 @@
 """Operator pages for editions: the list, a detail page with live progress, and actions.
 
 Every action is a CSRF-checked POST. Sending runs in a background thread
-(``manager.send_edition`` over SMTP) so the request returns at once; the
+(``digest.delivery.service`` over SMTP) so the request returns at once; the
 detail page refreshes itself (a meta refresh: no script) while it runs.
 """
 
@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from digest.core.db import transaction
 from digest.core.errors import EditionError
 from digest.core.status import EditionStatus
-from digest.delivery import ledger, manager, manual
-from digest.delivery.report import progress_report
+from digest.delivery import lifecycle, manual, service
+from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.transports.factory import open_transport
 from digest.web.context import WebContext, WebError
@@ -41,15 +41,14 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
     if edition_id in ctx.sending:
         return  # already being sent by this process
     # Render, check and open the ledger here, so problems answer this request.
-    _, messages, _ = manager.open_send(ctx.settings, ctx.factory, str(edition_id), force)
+    _, messages, _ = service.open_send(ctx.settings, ctx.factory, str(edition_id), force)
     ctx.sending.add(edition_id)
     ctx.send_errors.pop(edition_id, None)
 
     def run() -> None:
         try:
             transport = open_transport(ctx.settings)
-            options = manager.DeliveryOptions.from_settings(ctx.settings)
-            manager.DeliveryManager(ctx.factory, transport, messages, options).run()
+            service.send_opened(ctx.settings, ctx.factory, messages, transport)
         except Exception as exc:  # shown on the detail page; nothing else can report it
             log.exception("sending edition %s failed", edition_id)
             ctx.send_errors[edition_id] = str(exc) or type(exc).__name__
@@ -65,7 +64,7 @@ def make_router(ctx: WebContext) -> APIRouter:
     def detail(request: Request, edition_id: int, notice: str = "", status: int = 200) -> Response:
         with ctx.factory() as s:
             edition = assemble.get(s, str(edition_id))
-            report = progress_report(s, edition)
+            report = status_report(s, edition)
             stories = [story.headline for story in edition.stories]
         counts = report["deliveries"]
         total = sum(counts.values())
@@ -137,10 +136,10 @@ def apply_action(ctx: WebContext, edition_id: int, action: str) -> None:
     with transaction(ctx.factory) as s:
         assemble.get(s, str(edition_id))  # 404 for an unknown id
         if action == "pause":
-            ledger.pause(s, edition_id)
+            lifecycle.pause(s, edition_id)
         elif action == "resume":
-            ledger.resume(s, edition_id)
+            lifecycle.resume(s, edition_id)
         else:
-            ledger.cancel(s, edition_id)
+            lifecycle.cancel(s, edition_id)
     if action == "resume":
         start_send(ctx, edition_id, force=True)  # it passed (or was forced past) the check

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from digest.core.db import transaction
 from digest.core.models import Story
 from digest.core.status import EditionStatus
-from digest.delivery.report import progress_report
+from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.mail.check import GMAIL_CLIP_BYTES
 from digest.sources.formats import jsonfile
@@ -192,7 +192,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     def progress(edition_id: int) -> Progress:
         with ctx.factory() as s:
-            return Progress.model_validate(progress_report(s, assemble.get(s, str(edition_id))))
+            return Progress.model_validate(status_report(s, assemble.get(s, str(edition_id))))
 
     # -- stories ----------------------------------------------------------------
 

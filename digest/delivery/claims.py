@@ -1,0 +1,296 @@
+"""Claims on delivery rows: leases, renewal, reaping, and each row's outcome.
+
+Every write that moves a claimed row is conditional on its claim token, so a
+worker whose lease expired (and whose rows were reaped) cannot overwrite what
+another worker or the reaper decided. Claiming is one ``UPDATE … WHERE id IN
+(SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``: on PostgreSQL concurrent
+claimers skip each other's rows; on SQLite (where SQLAlchemy drops the
+locking clause) the single statement holds the database's one write lock, so
+claimers are serialised just as with ``BEGIN IMMEDIATE``.
+
+Creating rows and changing an edition's status live in
+``digest.delivery.lifecycle``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, Integer, and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.core.db import utcnow
+from digest.core.models import Delivery
+from digest.core.status import DeliveryState
+from subscribers.models import Subscriber, SubscriberStatus
+
+HOST = socket.gethostname()[:60]
+
+
+def owner() -> str:
+    """Who claims: ``host:pid`` (lets a restart on the same host reap a dead process's rows)."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def rows_updated(session: Session, stmt: Any) -> int:
+    """Run an UPDATE and return how many rows it changed."""
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class Row:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+
+
+@dataclass
+class Claim:
+    token: str
+    rows: list[Row]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_owners(session: Session, edition_id: int) -> list[str]:
+    """Claimers on this host whose process is gone (killed, crashed)."""
+    owners = session.scalars(
+        select(Delivery.claimed_by)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+            Delivery.claimed_by.like(f"{HOST}:%"),
+        )
+        .distinct()
+    ).all()
+    dead = []
+    for who in owners:
+        pid = (who or "").rsplit(":", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            dead.append(who or "")
+    return dead
+
+
+def reap(session: Session, edition_id: int) -> tuple[int, int]:
+    """Expired (or dead-owner) claims: ``claimed`` → pending, ``sending`` → unknown.
+
+    Returns (returned to pending, became unknown).
+    """
+    now = utcnow()
+    lost = or_(
+        Delivery.lease_expires_at < now, Delivery.claimed_by.in_(dead_owners(session, edition_id))
+    )
+    back = rows_updated(
+        session,
+        update(Delivery)
+        .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.CLAIMED, lost)
+        .values(
+            state=DeliveryState.PENDING, claim_token=None, claimed_by=None, lease_expires_at=None
+        ),
+    )
+    unknown = rows_updated(
+        session,
+        update(Delivery)
+        .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.SENDING, lost)
+        .values(
+            state=DeliveryState.UNKNOWN,
+            claim_token=None,
+            lease_expires_at=None,
+            last_error="sender stopped while the message was in flight (lease lost)",
+            updated_at=now,
+        ),
+    )
+    return back, unknown
+
+
+def due(now: datetime) -> Any:
+    """Rows whose local delivery time has come (or that have none)."""
+    return or_(Delivery.not_before.is_(None), Delivery.not_before <= now)
+
+
+def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
+    """Claim up to ``limit`` pending rows; subscribers no longer active are skipped."""
+    token = secrets.token_hex(16)
+    now = utcnow()
+    pick = (
+        select(Delivery.id)
+        .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING, due(now))
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    ids: Any
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock first, then update: inside ``IN (…)`` PostgreSQL may re-run a
+        # LIMITed SKIP LOCKED subquery and claim more rows than asked for.
+        ids = list(session.scalars(pick.with_for_update(skip_locked=True)))
+        if not ids:
+            return Claim(token, [])
+    else:
+        # One statement: it takes SQLite's single write lock before reading.
+        ids = pick.scalar_subquery()
+    got = rows_updated(
+        session,
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.PENDING)
+        .values(
+            state=DeliveryState.CLAIMED,
+            claim_token=token,
+            claimed_by=owner(),
+            lease_expires_at=now + timedelta(seconds=lease),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+    )
+    if not got:
+        return Claim(token, [])
+    found = session.execute(
+        select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.claim_token == token)
+        .order_by(Delivery.id)
+    ).all()
+    gone = [d for d, _, _, _, status in found if status != SubscriberStatus.ACTIVE]
+    if gone:
+        _finish(session, token, gone, DeliveryState.SKIPPED, error="subscriber no longer active")
+    rows = [
+        Row(d, sid, email, name)
+        for d, sid, email, name, status in found
+        if status == SubscriberStatus.ACTIVE
+    ]
+    return Claim(token, rows)
+
+
+def _ids(ids: Sequence[int]) -> Any:
+    """An id list as one expanding parameter: no per-value coercion, one cached statement."""
+    return bindparam(None, list(ids), type_=Integer, expanding=True)
+
+
+def _mine(token: str, ids: Sequence[int], state: DeliveryState) -> Any:
+    return and_(Delivery.id.in_(_ids(ids)), Delivery.claim_token == token, Delivery.state == state)
+
+
+def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float) -> set[int]:
+    """claimed → sending for ``ids`` (committed by the caller before MAIL FROM).
+
+    Returns the ids this claim still holds; rows whose lease was lost are left alone.
+    """
+    now = utcnow()
+    stmt = (
+        update(Delivery)
+        .where(_mine(token, ids, DeliveryState.CLAIMED))
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=Delivery.attempts + 1,
+            lease_expires_at=now + timedelta(seconds=lease),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if session.get_bind().dialect.update_returning:  # SQLite ≥ 3.35, PostgreSQL
+        return set(session.scalars(stmt.returning(Delivery.id)))
+    rows_updated(session, stmt)
+    held = session.scalars(
+        select(Delivery.id).where(_mine(token, ids, DeliveryState.SENDING))
+    ).all()
+    return set(held)
+
+
+def renew(session: Session, token: str, lease: float) -> int:
+    """Extend the lease of every row this claim still holds."""
+    return rows_updated(
+        session,
+        update(Delivery)
+        .where(
+            Delivery.claim_token == token,
+            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+        )
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease))
+        .execution_options(synchronize_session=False),
+    )
+
+
+def _finish(
+    session: Session,
+    token: str,
+    ids: Sequence[int],
+    state: DeliveryState,
+    *,
+    error: str | None = None,
+    code: int | None = None,
+    from_: DeliveryState | None = None,
+) -> int:
+    if not ids:
+        return 0
+    now = utcnow()
+    values: dict[str, Any] = {"state": state, "updated_at": now, "last_error": error}
+    if state == DeliveryState.SENT:
+        values["sent_at"] = now
+    if code is not None:
+        values["reply_code"] = code
+    values |= {"claim_token": None, "lease_expires_at": None}
+    where = (
+        _mine(token, ids, from_)
+        if from_ is not None
+        else and_(
+            Delivery.id.in_(_ids(ids)),
+            Delivery.claim_token == token,
+            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+        )
+    )
+    return rows_updated(
+        session,
+        update(Delivery).where(where).values(**values).execution_options(synchronize_session=False),
+    )
+
+
+def sent(session: Session, token: str, ids: Sequence[int]) -> int:
+    return _finish(session, token, ids, DeliveryState.SENT, from_=DeliveryState.SENDING)
+
+
+def failed(session: Session, token: str, delivery_id: int, error: str, code: int | None) -> int:
+    return _finish(session, token, [delivery_id], DeliveryState.FAILED, error=error, code=code)
+
+
+def unknown(session: Session, token: str, ids: Sequence[int], error: str) -> int:
+    return _finish(
+        session, token, ids, DeliveryState.UNKNOWN, error=error, from_=DeliveryState.SENDING
+    )
+
+
+def release(session: Session, token: str, ids: Sequence[int], error: str | None = None) -> int:
+    """Rows provably not sent go back to pending (not yet tried, or refused before acceptance)."""
+    now = utcnow()
+    return rows_updated(
+        session,
+        update(Delivery)
+        .where(
+            Delivery.id.in_(_ids(ids)),
+            Delivery.claim_token == token,
+            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+        )
+        .values(
+            state=DeliveryState.PENDING,
+            claim_token=None,
+            claimed_by=None,
+            lease_expires_at=None,
+            last_error=error,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+    )
