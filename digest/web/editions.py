@@ -89,7 +89,7 @@ def make_router(ctx: WebContext) -> APIRouter:
         with ctx.factory() as s:
             rows = assemble.list_editions(s)
             new = len(assemble.new_stories(s))
-        return ctx.page(request, "assemble.html", rows=rows, new=new)
+        return ctx.page(request, "editions.html", rows=rows, new=new)
 
     @router.post("/editions")
     async def build(request: Request) -> Response:
