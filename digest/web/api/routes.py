@@ -26,8 +26,9 @@ from digest.editions import assemble
 from digest.mail.check import GMAIL_CLIP_BYTES
 from digest.sources.formats import jsonfile
 from digest.sources.ingest import ImportReport, store
-from digest.web.context import WebContext, WebError
+from digest.web.context import WebContext
 from digest.web.editions import apply_action, start_send
+from digest.web.errors import WebError
 from digest.web.preview import MAX_ID, EditionId, SubscriberParam, build_preview
 from subscribers import csvio, service
 from subscribers.addresses import check_name, check_timezone
@@ -186,7 +187,7 @@ def make_router(ctx: WebContext) -> APIRouter:
             raise WebError(415, f"send the body as {allowed}")
 
     router = APIRouter(
-        dependencies=[Depends(ctx.require_operator), Depends(writes_are_json)],
+        dependencies=[Depends(ctx.access.require_operator), Depends(writes_are_json)],
         responses=ERRORS,
     )
 
