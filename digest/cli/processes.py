@@ -100,11 +100,11 @@ def serve(app: App, host: str, port: int | None) -> None:
     """Run the web app: previews, editions, archive, /api, /metrics and subscriber pages."""
     import uvicorn
 
+    from digest.web.access import check_bind
     from digest.web.app import create_app
 
     settings = app.settings
-    if host not in ("127.0.0.1", "localhost", "::1") and not settings.admin_token:
-        raise ConfigError("DIGEST_ADMIN_TOKEN", f"required to serve on {host} (not loopback)")
+    check_bind(settings, host)
     uvicorn.run(create_app(settings, app.factory), host=host, port=port or settings.port)
 
 

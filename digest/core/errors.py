@@ -3,14 +3,19 @@
     DigestError                     base; ``str()`` is the one-line message users see
     ├── ConfigError                 a setting is missing or malformed (carries the setting)
     ├── SourceError                 a story file or feed cannot be used (carries path, line)
-    ├── EditionError                no such edition / wrong state for the action (carries id)
+    ├── EditionError                wrong state for the action (carries id)
+    │   ├── EditionNotFound         no such edition, no editions yet, no next edition (NotFound)
+    │   └── BadEditionRef           a reference that is neither a number nor ``latest``
     ├── RenderError                 a template failed to render or compile (carries template)
     ├── DeliveryError               the transport as a whole failed (carries the server)
     └── SubscriberError             a bad address or subscriber action (carries address)
         └── ImportRejected          a CSV had bad rows; nothing was imported (carries rows)
 
 Per-recipient send failures are recorded in the delivery ledger, never raised.
-The CLI translates these into one line and exit status 1 in one place.
+The CLI translates these into one line and exit status 1 in one place; the
+web app chooses an HTTP status from the type (``digest.web.errors``), never
+from the wording. ``NotFound`` marks, across the tree, the errors that say the
+thing asked for does not exist.
 """
 
 from __future__ import annotations
@@ -50,10 +55,22 @@ class SourcesRejected(DigestError):
         super().__init__(f"{lines}\nnot imported: {len(self.errors)} bad {noun}")
 
 
+class NotFound(DigestError):
+    """Mix-in: the thing asked for does not exist (the web app answers 404)."""
+
+
 class EditionError(DigestError):
     def __init__(self, problem: str, edition_id: int | None = None) -> None:
         self.edition_id = edition_id
         super().__init__(problem)
+
+
+class EditionNotFound(EditionError, NotFound):
+    """No edition with that id, no editions at all, or no new stories for a next edition."""
+
+
+class BadEditionRef(EditionError):
+    """An edition reference that is neither a number nor ``latest``."""
 
 
 class RenderError(DigestError):

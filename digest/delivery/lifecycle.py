@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
-from digest.core.errors import EditionError
+from digest.core.errors import EditionError, EditionNotFound
 from digest.core.models import Delivery, Edition
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
 from digest.delivery.claims import rows_updated
@@ -103,7 +103,7 @@ def _move_edition(
 def _status(session: Session, edition_id: int) -> EditionStatus:
     status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
     if status is None:
-        raise EditionError(f"no edition {edition_id}", edition_id)
+        raise EditionNotFound(f"no edition {edition_id}", edition_id)
     return EditionStatus(status)
 
 

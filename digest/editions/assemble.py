@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.core.db import utcnow
-from digest.core.errors import EditionError
+from digest.core.errors import BadEditionRef, EditionNotFound
 from digest.core.models import Delivery, Edition, EditionStory, Story
 from digest.core.status import DeliveryState
 from digest.render.edition import EditionView, story_views
@@ -57,20 +57,20 @@ def latest_id(session: Session) -> int | None:
 
 
 def get(session: Session, ref: str) -> Edition:
-    """An edition by id, or ``latest`` (the newest); EditionError when there is none."""
+    """An edition by id, or ``latest`` (the newest); EditionNotFound when there is none."""
     query = select(Edition).options(
         selectinload(Edition.placements).selectinload(EditionStory.story)
     )
     if ref == "latest":
         edition = session.scalar(query.order_by(Edition.id.desc()).limit(1))
         if edition is None:
-            raise EditionError("no editions yet: run `digest edition build` first")
+            raise EditionNotFound("no editions yet: run `digest edition build` first")
         return edition
     if not ref.isdigit():
-        raise EditionError(f"not an edition id: {ref!r} (use a number or 'latest')")
+        raise BadEditionRef(f"not an edition id: {ref!r} (use a number or 'latest')")
     edition = session.scalar(query.where(Edition.id == int(ref)))
     if edition is None:
-        raise EditionError(f"no edition with id {ref}", int(ref))
+        raise EditionNotFound(f"no edition with id {ref}", int(ref))
     return edition
 
 
@@ -79,7 +79,7 @@ def view(session: Session, ref: str) -> EditionView:
     if ref == "next":
         stories = new_stories(session)
         if not stories:
-            raise EditionError("no new stories: nothing for a next edition")
+            raise EditionNotFound("no new stories: nothing for a next edition")
         return EditionView(number=None, date=utcnow(), stories=story_views(stories))
     return view_of(get(session, ref))
 

@@ -1,10 +1,10 @@
-"""The web app (``digest serve``): app factory, access, errors, security headers.
+"""The web app (``digest serve``): app factory, body limit, error handling, security headers.
 
-Routes live in ``web_preview`` (operator previews), ``web_editions`` (editions
-and sending), ``web_archive`` (public archive and Atom feed), ``web_api``
-(operator JSON API), ``web_metrics`` (Prometheus) and ``subscribers.web``
-(subscribe, confirm, unsubscribe, preferences). Access rules and CSRF are in
-``web_context``.
+Routes live in ``preview`` (operator previews), ``editions`` (editions and
+sending), ``archive`` (public archive and Atom feed), ``api`` (operator JSON
+API), ``metrics`` (Prometheus) and ``subscribe`` (subscribe, confirm,
+unsubscribe, preferences). Access rules and CSRF are in ``access``; error
+types and their HTTP statuses in ``errors``.
 """
 
 from __future__ import annotations
@@ -12,26 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import (
-    HTMLResponse,
-    JSONResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-)
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.core.errors import DigestError, EditionError
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
 from digest.web import archive, editions, metrics, preview
+from digest.web import subscribe as subscriber_pages
+from digest.web.access import SESSION_COOKIE, SESSION_SECONDS
 from digest.web.api import routes
-from digest.web.context import SESSION_COOKIE, SESSION_SECONDS, WebContext, WebError
-from digest.web.subscribe import make_router
+from digest.web.context import WebContext
+from digest.web.errors import HANDLED, WebError, error_response, status_for
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -88,53 +81,6 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def wants_json(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
-
-
-def error_response(path: str, status: int, problem: str) -> Response:
-    """The one shape of every error: JSON under /api, a small HTML page elsewhere."""
-    if wants_json(path):
-        return JSONResponse({"error": problem}, status_code=status)
-    from html import escape
-
-    html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<link rel="stylesheet" href="/static/app.css">'
-        f"<title>{status}</title></head><body><main><h1>{status}</h1>"
-        f'<p class="error">{escape(problem)}</p>'
-        + (
-            '<form method="get" action="/login"><button>Log in</button></form>'
-            if status == 401
-            else ""
-        )
-        + '<p><a href="/">Home</a></p></main></body></html>'
-    )
-    return HTMLResponse(html, status_code=status)
-
-
-def status_for(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, WebError):
-        return exc.status, exc.problem
-    if isinstance(exc, EditionError):
-        problem = str(exc)
-        # "no edition with id 4", "no new stories", "no editions yet": nothing there.
-        if problem.startswith("no "):
-            return 404, problem
-        if problem.startswith("not an edition id"):
-            return 400, problem
-        return 409, problem  # a state conflict: "edition 3 is finished, not running"
-    if isinstance(exc, DigestError):
-        return 400, str(exc)
-    if isinstance(exc, RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return 400, f"invalid {where}: {first.get('msg', 'bad input')}"
-    if isinstance(exc, StarletteHTTPException):
-        return exc.status_code, str(exc.detail)
-    return 500, "internal error"
-
-
 def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="digest", openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     ctx = WebContext(settings, factory)
@@ -143,7 +89,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
         status, problem = status_for(exc)
         return error_response(request.url.path, status, problem)
 
-    for kind in (WebError, DigestError, RequestValidationError, StarletteHTTPException):
+    for kind in HANDLED:
         app.add_exception_handler(kind, handle_error)
 
     @app.middleware("http")
@@ -175,7 +121,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> Response:
-        target = "/editions" if ctx.is_operator(request) else "/archive"
+        target = "/editions" if ctx.access.is_operator(request) else "/archive"
         return RedirectResponse(target, status_code=303)
 
     @app.get("/login", include_in_schema=False)
@@ -184,13 +130,13 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        fields = await ctx.form(request)
-        if not ctx.token_ok(fields.get("token", "")):
+        fields = await ctx.access.form(request)
+        if not ctx.access.token_ok(fields.get("token", "")):
             return ctx.page(request, "login.html", 401, error="That is not the admin token.")
         response = RedirectResponse("/editions", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            ctx.session_cookie(),
+            ctx.access.session_cookie(),
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
@@ -200,7 +146,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        await ctx.form(request)
+        await ctx.access.form(request)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
@@ -210,6 +156,5 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(archive.make_router(ctx))
     app.include_router(routes.make_router(ctx), prefix="/api")
     app.include_router(metrics.make_router(ctx))
-    # Subscriber pages (subscribe, confirm, unsubscribe, preferences): issue 5.
-    app.include_router(make_router(settings, factory))
+    app.include_router(subscriber_pages.make_router(settings, factory))
     return app

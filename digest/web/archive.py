@@ -22,7 +22,8 @@ from digest.core.status import EditionStatus
 from digest.editions import assemble
 from digest.mail.message import prepare
 from digest.render.edition import subject_for
-from digest.web.context import WebContext, WebError
+from digest.web.context import WebContext
+from digest.web.errors import WebError
 from digest.web.preview import EditionId
 
 PUBLIC = (EditionStatus.RUNNING, EditionStatus.PAUSED, EditionStatus.FINISHED)

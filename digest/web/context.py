@@ -1,35 +1,23 @@
-"""What every operator page and API route shares: settings, pages, access and CSRF.
+"""What every operator page and API route shares: settings, the template environment, pages.
 
-Access: when ``DIGEST_ADMIN_TOKEN`` is set, operator routes need
-``Authorization: Bearer <token>`` or the signed session cookie the login form
-sets; without a token (``digest serve`` then only binds to loopback) they are
-open and the pages say so. CSRF: a random cookie per browser and, in every
-form, an HMAC of it under the secret key; a POST without the matching pair is
-refused. Requests authenticated by the Bearer header need no CSRF token (a
-browser never adds that header on its own).
+Access control and CSRF (``ctx.access``) are in ``digest.web.access``; error
+types and their HTTP statuses in ``digest.web.errors``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.web.subscribe import page_environment
+from digest.web.access import CSRF_COOKIE, Access
 
-SESSION_COOKIE = "digest_operator"
-CSRF_COOKIE = "digest_csrf"
-SESSION_SECONDS = 12 * 3600
 # Operator pages: no inline script or style at all; frames only from this origin (the preview).
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -37,13 +25,13 @@ PAGE_CSP = (
 )
 
 
-class WebError(Exception):
-    """A request the app answers with an error status and one line of explanation."""
-
-    def __init__(self, status: int, problem: str) -> None:
-        super().__init__(problem)
-        self.status = status
-        self.problem = problem
+def page_environment(settings: Settings) -> Environment:
+    """The web pages' templates: ``DIGEST_TEMPLATES_DIR/web`` first, then the built-in ones."""
+    loaders = []
+    if settings.templates_dir is not None:
+        loaders.append(FileSystemLoader(str(settings.templates_dir / "web")))
+    loaders.append(FileSystemLoader(str(builtin_templates() / "web")))
+    return Environment(loader=ChoiceLoader(loaders), autoescape=True)
 
 
 @dataclass
@@ -51,7 +39,7 @@ class WebContext:
     settings: Settings
     factory: sessionmaker[Session]
     env: Environment = field(init=False)
-    key: bytes = field(init=False)
+    access: Access = field(init=False)
     # Background sends started by this process: edition id -> last error ("" while fine).
     send_errors: dict[int, str] = field(default_factory=dict)
     # Editions a background thread of this process is sending right now.
@@ -59,85 +47,17 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.env = page_environment(self.settings)
-        self.key = self.settings.signing_key()
-
-    # -- access -------------------------------------------------------------
-
-    @property
-    def open_access(self) -> bool:
-        return not self.settings.admin_token
-
-    def _sign(self, purpose: str, value: str) -> str:
-        token_hash = hashlib.sha256(self.settings.admin_token.encode()).hexdigest()
-        message = f"{purpose}:{token_hash}:{value}".encode()
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
-
-    def bearer_ok(self, request: Request) -> bool:
-        if not self.settings.admin_token:
-            return False
-        given = request.headers.get("authorization", "").encode()
-        expected = f"Bearer {self.settings.admin_token}".encode()
-        return hmac.compare_digest(given, expected)
-
-    def session_cookie(self) -> str:
-        issued = str(int(time.time()))
-        return f"{issued}.{self._sign('session', issued)}"
-
-    def session_ok(self, request: Request) -> bool:
-        issued, _, signature = request.cookies.get(SESSION_COOKIE, "").partition(".")
-        if not issued.isdigit() or time.time() - int(issued) > SESSION_SECONDS:
-            return False
-        return hmac.compare_digest(signature, self._sign("session", issued))
-
-    def token_ok(self, given: str) -> bool:
-        expected = self.settings.admin_token
-        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
-
-    def is_operator(self, request: Request) -> bool:
-        return self.open_access or self.bearer_ok(request) or self.session_ok(request)
-
-    def require_operator(self, request: Request) -> None:
-        """A FastAPI dependency: 401 unless the request may use operator routes."""
-        if not self.is_operator(request):
-            raise WebError(401, "operator login required (DIGEST_ADMIN_TOKEN)")
-
-    # -- CSRF -----------------------------------------------------------------
-
-    def csrf_token(self, request: Request) -> tuple[str, str]:
-        """(cookie, form token) for this browser; the cookie is new when it had none."""
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        if len(cookie) != 32:
-            cookie = secrets.token_hex(16)
-        return cookie, self._sign("csrf", cookie)
-
-    def check_csrf(self, request: Request, fields: dict[str, str]) -> None:
-        if self.bearer_ok(request):
-            return
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        given = fields.get("csrf", "")
-        if not cookie or not hmac.compare_digest(given, self._sign("csrf", cookie)):
-            raise WebError(403, "form expired or forged (CSRF check failed): reload the page")
-
-    async def form(self, request: Request) -> dict[str, str]:
-        """A URL-encoded form body, CSRF-checked."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/x-www-form-urlencoded", ""):
-            raise WebError(415, "send the form as application/x-www-form-urlencoded")
-        body = (await request.body()).decode("utf-8", "replace")
-        fields = dict(parse_qsl(body, keep_blank_values=True))
-        self.check_csrf(request, fields)
-        return fields
-
-    # -- pages ----------------------------------------------------------------
+        self.access = Access(self.settings)
 
     def page(
         self, request: Request, template: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
-        cookie, token = self.csrf_token(request)
+        """An operator page, with this browser's CSRF token for its forms."""
+        cookie, token = self.access.csrf_token(request)
         html = self.env.get_template(template).render(
             newsletter=self.settings.newsletter_name,
-            open_access=self.open_access,
-            operator=self.is_operator(request),
+            open_access=self.access.open_access,
+            operator=self.access.is_operator(request),
             csrf=token,
             **context,
         )

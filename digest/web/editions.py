@@ -20,7 +20,8 @@ from digest.delivery import lifecycle, manual, service
 from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.transports.factory import open_transport
-from digest.web.context import WebContext, WebError
+from digest.web.context import WebContext
+from digest.web.errors import WebError
 from digest.web.preview import EditionId
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
 
 
 def make_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(ctx.require_operator)], include_in_schema=False)
+    router = APIRouter(dependencies=[Depends(ctx.access.require_operator)], include_in_schema=False)
 
     def detail(request: Request, edition_id: int, notice: str = "", status: int = 200) -> Response:
         with ctx.factory() as s:
@@ -92,7 +93,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/editions")
     async def build(request: Request) -> Response:
-        await ctx.form(request)
+        await ctx.access.form(request)
         with transaction(ctx.factory) as s:
             edition = assemble.build(s)
             edition_id = edition.id if edition else None
@@ -106,13 +107,13 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/editions/{edition_id}/send")
     async def send(request: Request, edition_id: int = EditionId) -> Response:
-        fields = await ctx.form(request)
+        fields = await ctx.access.form(request)
         start_send(ctx, edition_id, force=fields.get("force") == "1")
         return RedirectResponse(f"/editions/{edition_id}", status_code=303)
 
     @router.post("/editions/{edition_id}/test")
     async def test(request: Request, edition_id: int = EditionId) -> Response:
-        fields = await ctx.form(request)
+        fields = await ctx.access.form(request)
         address = fields.get("email", "").strip()
         transport = open_transport(ctx.settings)
         message_id = manual.test_send(
@@ -122,7 +123,7 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/editions/{edition_id}/{action}")
     async def change(request: Request, action: str, edition_id: int = EditionId) -> Response:
-        await ctx.form(request)
+        await ctx.access.form(request)
         if action not in ("pause", "resume", "cancel"):
             raise WebError(404, f"no action {action!r}")
         apply_action(ctx, edition_id, action)

@@ -68,7 +68,7 @@ def metrics_text(session: Session) -> str:
 
 
 def make_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(ctx.require_operator)], include_in_schema=False)
+    router = APIRouter(dependencies=[Depends(ctx.access.require_operator)], include_in_schema=False)
 
     @router.get("/metrics")
     def metrics() -> PlainTextResponse:

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from digest.editions import assemble
 from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
 from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
-from digest.web.context import WebContext, WebError
+from digest.web.context import WebContext
+from digest.web.errors import WebError
 from subscribers.models import Subscriber, SubscriberStatus
 
 MAX_ID = 2**31 - 1
@@ -91,7 +92,7 @@ def email_html(html: str, dark: bool = False) -> HTMLResponse:
 
 
 def make_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(ctx.require_operator)], include_in_schema=False)
+    router = APIRouter(dependencies=[Depends(ctx.access.require_operator)], include_in_schema=False)
 
     def page(request: Request, ref: str, base: str, subscriber: int | None) -> HTMLResponse:
         preview = build_preview(ctx, ref, subscriber)

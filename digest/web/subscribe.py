@@ -13,15 +13,15 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from digest.core.db import transaction
 from digest.core.errors import SubscriberError
-from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
+from digest.web.context import page_environment
+from digest.web.errors import WebError, status_for
 from subscribers import optin
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
@@ -52,40 +52,26 @@ class BadToken(Exception):
         self.status = status
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, problem: str) -> None:
-        self.status = status
-        self.problem = problem
-
-
-def page_environment(settings: Settings) -> Environment:
-    loaders = []
-    if settings.templates_dir is not None:
-        loaders.append(FileSystemLoader(str(settings.templates_dir / "web")))
-    loaders.append(FileSystemLoader(str(builtin_templates() / "web")))
-    return Environment(loader=ChoiceLoader(loaders), autoescape=True)
-
-
 async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
     """The body's fields (URL-encoded form or a JSON object) and whether it was JSON."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise BadRequest(413, "request body too large")
+        raise WebError(413, "request body too large")
     if ctype == "application/json":
         try:
             data = json.loads(body or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise BadRequest(400, "body is not valid JSON") from None
+            raise WebError(400, "body is not valid JSON") from None
         if not isinstance(data, dict) or not all(
             isinstance(v, str | type(None)) for v in data.values()
         ):
-            raise BadRequest(400, "expected a JSON object of strings")
+            raise WebError(400, "expected a JSON object of strings")
         return {k: v or "" for k, v in data.items()}, True
     if ctype in ("application/x-www-form-urlencoded", ""):
         text = body.decode("utf-8", "replace")
         return dict(parse_qsl(text, keep_blank_values=True)), False
-    raise BadRequest(415, "send application/x-www-form-urlencoded or application/json")
+    raise WebError(415, "send application/x-www-form-urlencoded or application/json")
 
 
 def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter:
@@ -144,10 +130,8 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
                     return None
 
             confirmation = await run_in_threadpool(record)
-        except (BadRequest, SubscriberError) as exc:
-            status, problem = (
-                (exc.status, exc.problem) if isinstance(exc, BadRequest) else (400, str(exc))
-            )
+        except (WebError, SubscriberError) as exc:
+            status, problem = status_for(exc)
             if as_json:
                 return JSONResponse({"error": problem}, status_code=status)
             return page(
@@ -249,7 +233,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
     async def preferences_update(token: str, request: Request) -> Response:
         try:
             fields, _ = await read_fields(request)
-        except BadRequest as exc:
+        except WebError as exc:
             return message("Bad request", exc.problem, exc.status)
 
         def update() -> Response:

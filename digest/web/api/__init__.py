@@ -1,1 +1,1 @@
-"""The operator JSON API under /api."""
+"""The operator JSON API under /api: schemas, one router per resource, assembled in routes."""

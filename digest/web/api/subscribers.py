@@ -1,0 +1,116 @@
+"""``/api/subscribers``: list, add, change, erase and import (CSV) subscribers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
+
+from digest.core.db import transaction
+from digest.web.api.schemas import CsvImport, SubscriberIn, SubscriberOut, SubscriberPatch
+from digest.web.context import WebContext
+from digest.web.errors import WebError
+from digest.web.preview import MAX_ID
+from subscribers import csvio, service
+from subscribers.addresses import check_name, check_timezone
+from subscribers.lifecycle import transition
+from subscribers.models import Subscriber, SubscriberStatus
+
+SubscriberId = PathParam(ge=1, le=MAX_ID, description="subscriber id")
+
+
+def subscriber_out(sub: Subscriber) -> SubscriberOut:
+    return SubscriberOut(
+        id=sub.id,
+        email=sub.email,
+        name=sub.name,
+        status=str(sub.status),
+        source=sub.source,
+        timezone=sub.timezone,
+        created_at=sub.created_at,
+    )
+
+
+def make_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["subscribers"])
+
+    @router.get("/subscribers")
+    def list_subscribers(
+        status: SubscriberStatus | None = None,
+        search: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$"),
+    ) -> list[SubscriberOut]:
+        with ctx.factory() as s:
+            rows = service.list_subscribers(s, status=status, search=search)
+            return [subscriber_out(sub) for sub in rows]
+
+    @router.post("/subscribers", status_code=201)
+    def add_subscriber(body: SubscriberIn) -> SubscriberOut:
+        with transaction(ctx.factory) as s:
+            sub = service.add(
+                s,
+                body.email,
+                body.name,
+                source="api",
+                status=SubscriberStatus(body.status),
+                timezone=body.timezone,
+                check_deliverability=ctx.settings.check_deliverability,
+            )
+            return subscriber_out(sub)
+
+    def live_subscriber(s: Any, subscriber_id: int) -> Subscriber:
+        sub = s.get(Subscriber, subscriber_id)
+        if sub is None or sub.erased_at is not None:
+            raise WebError(404, f"no subscriber with id {subscriber_id}")
+        assert isinstance(sub, Subscriber)
+        return sub
+
+    @router.patch("/subscribers/{subscriber_id}")
+    def update_subscriber(
+        body: SubscriberPatch, subscriber_id: int = SubscriberId
+    ) -> SubscriberOut:
+        with transaction(ctx.factory) as s:
+            sub = live_subscriber(s, subscriber_id)
+            if body.name is not None:
+                sub.name = check_name(body.name)
+            if body.timezone is not None:
+                sub.timezone = check_timezone(body.timezone)
+            if body.status is not None:
+                transition(sub, SubscriberStatus(body.status))
+            s.flush()
+            return subscriber_out(sub)
+
+    @router.delete("/subscribers/{subscriber_id}", status_code=204)
+    def erase_subscriber(subscriber_id: int = SubscriberId) -> Response:
+        """Erase: personal data deleted, the address kept only as a suppression hash."""
+        with transaction(ctx.factory) as s:
+            service.erase(s, live_subscriber(s, subscriber_id).email)
+        return Response(status_code=204)
+
+    @router.post(
+        "/subscribers/import",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def import_subscribers(request: Request) -> CsvImport:
+        """Import a CSV (the `subscribers import` format), all or nothing."""
+        data = await request.body()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "upload.csv"
+            path.write_bytes(data)
+            with transaction(ctx.factory) as s:
+                report = csvio.import_csv(s, path, "csv", ctx.settings.check_deliverability)
+        return CsvImport(
+            added=report.added,
+            already_known=report.already_known,
+            repeated_in_file=report.repeated_in_file,
+            suppressed=report.suppressed,
+        )
+
+    return router
