@@ -195,11 +195,10 @@ def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
     )
 
 
-def _edition_id(app: App, ref: str) -> int:
-    from digest.editions import assemble
+def _change(app: App, ref: str, action: str) -> tuple[int, int]:
+    from digest.delivery.service import change_edition
 
-    with app.factory() as s:
-        return assemble.get(s, ref).id
+    return change_edition(app.factory, ref, action)
 
 
 @click.command()
@@ -207,12 +206,7 @@ def _edition_id(app: App, ref: str) -> int:
 @pass_app
 def pause(app: App, ref: str) -> None:
     """Pause a running send; running senders stop within a second or two."""
-    from digest.core.db import transaction
-    from digest.delivery import lifecycle
-
-    edition_id = _edition_id(app, ref)
-    with transaction(app.factory) as s:
-        lifecycle.pause(s, edition_id)
+    edition_id, _ = _change(app, ref, "pause")
     click.echo(f"edition {edition_id}: paused (`digest resume {edition_id}` carries on)")
 
 
@@ -221,12 +215,7 @@ def pause(app: App, ref: str) -> None:
 @pass_app
 def resume(app: App, ref: str) -> None:
     """Resume a paused edition; run `digest send ID` (or a worker) to send the rest."""
-    from digest.core.db import transaction
-    from digest.delivery import lifecycle
-
-    edition_id = _edition_id(app, ref)
-    with transaction(app.factory) as s:
-        lifecycle.resume(s, edition_id)
+    edition_id, _ = _change(app, ref, "resume")
     click.echo(f"edition {edition_id}: running again; `digest send {edition_id}` sends the rest")
 
 
@@ -235,12 +224,7 @@ def resume(app: App, ref: str) -> None:
 @pass_app
 def cancel(app: App, ref: str) -> None:
     """Cancel an edition for good; deliveries not yet sent are skipped."""
-    from digest.core.db import transaction
-    from digest.delivery import lifecycle
-
-    edition_id = _edition_id(app, ref)
-    with transaction(app.factory) as s:
-        skipped = lifecycle.cancel(s, edition_id)
+    edition_id, skipped = _change(app, ref, "cancel")
     click.echo(f"edition {edition_id}: cancelled; {skipped} deliveries skipped")
 
 

@@ -131,3 +131,25 @@ def editions_with_pending(session: Session) -> list[int]:
             .order_by(Edition.id)
         )
     )
+
+
+EDITION_ACTIONS = ("pause", "resume", "cancel")
+
+
+def change_edition(factory: sessionmaker[Session], ref: str, action: str) -> tuple[int, int]:
+    """Pause, resume or cancel edition ``ref`` (an id or 'latest') in one transaction.
+
+    Returns the edition's id and how many deliveries a cancel skipped (0 otherwise).
+    """
+    if action not in EDITION_ACTIONS:
+        raise EditionError(f"no action {action!r} (use {', '.join(EDITION_ACTIONS)})")
+    with transaction(factory) as s:
+        edition_id = assemble.get(s, ref).id
+        skipped = 0
+        if action == "pause":
+            lifecycle.pause(s, edition_id)
+        elif action == "resume":
+            lifecycle.resume(s, edition_id)
+        else:
+            skipped = lifecycle.cancel(s, edition_id)
+    return edition_id, skipped

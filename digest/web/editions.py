@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from digest.core.db import transaction
 from digest.core.errors import EditionError
 from digest.core.status import EditionStatus
-from digest.delivery import lifecycle, manual, service
+from digest.delivery import manual, service
 from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.transports.factory import open_transport
@@ -134,13 +134,6 @@ def make_router(ctx: WebContext) -> APIRouter:
 
 def apply_action(ctx: WebContext, edition_id: int, action: str) -> None:
     """Pause, resume (and carry on sending in the background) or cancel an edition."""
-    with transaction(ctx.factory) as s:
-        assemble.get(s, str(edition_id))  # 404 for an unknown id
-        if action == "pause":
-            lifecycle.pause(s, edition_id)
-        elif action == "resume":
-            lifecycle.resume(s, edition_id)
-        else:
-            lifecycle.cancel(s, edition_id)
+    service.change_edition(ctx.factory, str(edition_id), action)
     if action == "resume":
         start_send(ctx, edition_id, force=True)  # it passed (or was forced past) the check
