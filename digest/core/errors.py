@@ -3,11 +3,14 @@
     DigestError                     base; ``str()`` is the one-line message users see
     ├── ConfigError                 a setting is missing or malformed (carries the setting)
     ├── SourceError                 a story file or feed cannot be used (carries path, line)
+    ├── SourcesRejected             some story files were bad; the good ones were imported
+    ├── NotFound                    mix-in: the thing asked for does not exist
     ├── EditionError                wrong state for the action (carries id)
     │   ├── EditionNotFound         no such edition, no editions yet, no next edition (NotFound)
     │   └── BadEditionRef           a reference that is neither a number nor ``latest``
     ├── RenderError                 a template failed to render or compile (carries template)
     ├── DeliveryError               the transport as a whole failed (carries the server)
+    ├── RowError                    one rejected row of an import file (carries path, line)
     └── SubscriberError             a bad address or subscriber action (carries address)
         └── ImportRejected          a CSV had bad rows; nothing was imported (carries rows)
 
