@@ -78,7 +78,8 @@ def subscribers_import(
     from datetime import timedelta
 
     from digest.core.db import transaction
-    from subscribers import csvio, optin
+    from digest.mail import confirmation
+    from subscribers import csvio
 
     settings = app.settings
     options = csvio.ImportOptions(
@@ -99,7 +100,7 @@ def subscribers_import(
         sent = 0
         if report.confirmations:
             bar.start("confirmation mails", len(report.confirmations))
-            sent = optin.send_confirmations(settings, report.confirmations, bar.advance)
+            sent = confirmation.send_confirmations(settings, report.confirmations, bar.advance)
     for row in report.skipped:
         click.echo(f"{row} (skipped)", err=True)
     extra = []

@@ -22,6 +22,7 @@ from digest.core.db import transaction
 from digest.core.errors import SubscriberError
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
+from digest.mail.confirmation import send_confirmation
 from subscribers import optin
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
@@ -159,7 +160,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
             )
         if confirmation is not None:
             # After the response: a new address costs no more time than a known one.
-            background.add_task(optin.send_confirmation, settings, confirmation)
+            background.add_task(send_confirmation, settings, confirmation)
         if as_json:
             return JSONResponse({"status": "ok", "message": SUBSCRIBE_ACK}, status_code=202)
         return message("Check your inbox", SUBSCRIBE_ACK)
