@@ -1,17 +1,15 @@
-"""CSV import and export of subscribers.
+"""CSV import of subscribers.
 
-Import checks the whole file before anything is stored. Columns: ``email``
+The whole file is checked before anything is stored. Columns: ``email``
 (required), ``name``, ``timezone``, ``status``, ``source`` and the lifecycle
-timestamps (what an export writes); any other column becomes a custom
-attribute. An export imported into an empty database gives the same export.
+timestamps (what subscribers.csv_export writes); any other column becomes a
+custom attribute. An export imported into an empty database gives the same export.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Session
 from digest.core.db import utcnow
 from digest.core.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
+from subscribers.csv_export import RESERVED, TIMESTAMP_FIELDS
 from subscribers.lifecycle import STAMPS, SUPPRESSED
 from subscribers.models import Subscriber
 from subscribers.optin import Confirmation
@@ -31,16 +30,6 @@ from subscribers.status import SubscriberSource, SubscriberStatus
 
 MAX_BYTES = 50_000_000
 PROGRESS_STEP = 2_000
-TIMESTAMP_FIELDS = (
-    "created_at",
-    "confirmed_at",
-    "unsubscribed_at",
-    "bounced_at",
-    "complained_at",
-    "paused_at",
-)
-EXPORT_FIELDS = ("email", "name", "status", "source", "timezone", *TIMESTAMP_FIELDS)
-RESERVED = frozenset(EXPORT_FIELDS)
 
 
 @dataclass
@@ -360,41 +349,3 @@ def _confirmations(
                 )
             )
     return sorted(found, key=lambda c: c.subscriber_id)
-
-
-# --- export -------------------------------------------------------------------
-
-
-def export_record(sub: Subscriber) -> dict[str, Any]:
-    """One subscriber as the export writes it (JSON form: attributes as an object)."""
-    return {
-        "email": sub.email,
-        "name": sub.name,
-        "status": str(sub.status),
-        "source": sub.source,
-        "timezone": sub.timezone or "",
-        **{c: _iso(getattr(sub, c)) for c in TIMESTAMP_FIELDS},
-        "attributes": dict(sub.attributes or {}),
-    }
-
-
-def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
-
-
-def write_csv(records: Iterable[dict[str, Any]], out: Any) -> int:
-    """Write export records as CSV (attributes flattened into their own columns)."""
-    records = list(records)
-    extra = sorted({k for r in records for k in r["attributes"]} - RESERVED)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_FIELDS, *extra])
-    for r in records:
-        attrs = r["attributes"]
-        writer.writerow(
-            [r[f] for f in EXPORT_FIELDS] + [_cell(attrs[k]) if k in attrs else "" for k in extra]
-        )
-    return len(records)
-
-
-def _cell(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -79,10 +79,10 @@ def subscribers_import(
 
     from digest.core.db import transaction
     from digest.mail import confirmation
-    from subscribers import csvio
+    from subscribers import csv_import
 
     settings = app.settings
-    options = csvio.ImportOptions(
+    options = csv_import.ImportOptions(
         pending=pending,
         update=update,
         skip_invalid=skip_invalid,
@@ -90,7 +90,7 @@ def subscribers_import(
     )
     with ProgressBar() as bar:
         with transaction(app.factory) as s:
-            report = csvio.import_csv(
+            report = csv_import.import_csv(
                 s,
                 csv_file,
                 check_deliverability=settings.check_deliverability,
@@ -141,11 +141,11 @@ STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
 @pass_app
 def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
     """Export subscribers with every field (status included); the CSV imports back as is."""
-    from subscribers import csvio, service
+    from subscribers import csv_export, service
 
     with app.factory() as s:
         records = [
-            csvio.export_record(sub)
+            csv_export.export_record(sub)
             for sub in service.list_subscribers(s, SubscriberStatus(status) if status else None)
         ]
     if output is not None:
@@ -158,9 +158,9 @@ def subscribers_export(app: App, status: str | None, fmt: str, output: Path | No
 
 def _write(records: list[dict[str, Any]], fmt: str, out: Any) -> None:
     if fmt == "csv":
-        from subscribers import csvio
+        from subscribers import csv_export
 
-        csvio.write_csv(records, out)
+        csv_export.write_csv(records, out)
     else:
         import json
 

@@ -29,7 +29,7 @@ from digest.sources.ingest import ImportReport, store
 from digest.web.context import WebContext, WebError
 from digest.web.editions import apply_action, start_send
 from digest.web.preview import MAX_ID, EditionId, SubscriberParam, build_preview
-from subscribers import csvio, service
+from subscribers import csv_import, service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
 from subscribers.models import Subscriber, SubscriberStatus
@@ -289,7 +289,7 @@ def make_router(ctx: WebContext) -> APIRouter:
             path = Path(folder) / "upload.csv"
             path.write_bytes(data)
             with transaction(ctx.factory) as s:
-                report = csvio.import_csv(s, path, "csv", ctx.settings.check_deliverability)
+                report = csv_import.import_csv(s, path, "csv", ctx.settings.check_deliverability)
         return CsvImport(
             added=report.added,
             already_known=report.already_known,
