@@ -47,8 +47,8 @@ class CsvRow:
     columns: frozenset[str] = frozenset()
 
 
-class Progress(Protocol):
-    """What an import reports progress to (the CLI's progress bar)."""
+class RowCounter(Protocol):
+    """What an import counts its rows off to, stage by stage (the CLI's progress bar)."""
 
     def start(self, label: str, total: int) -> None: ...
 
@@ -130,7 +130,7 @@ def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
 
 
 def parse_file(
-    path: Path, check_deliverability: bool = False, progress: Progress | None = None
+    path: Path, check_deliverability: bool = False, progress: RowCounter | None = None
 ) -> tuple[list[CsvRow], list[RowError]]:
     """The valid rows and an error per bad row; ImportRejected if the file as a whole is bad."""
     name = str(path)
@@ -247,7 +247,7 @@ def import_csv(
     source: str = "csv",
     check_deliverability: bool = False,
     options: ImportOptions | None = None,
-    progress: Progress | None = None,
+    progress: RowCounter | None = None,
 ) -> CsvReport:
     """Import a CSV; all or nothing unless ``options.skip_invalid``.
 
