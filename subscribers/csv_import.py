@@ -70,8 +70,9 @@ class CsvReport:
     updated: int = 0
     # Rows left out by --skip-invalid (line and reason).
     skipped: list[RowError] = field(default_factory=list)
-    # Mails to send after commit (--pending).
-    confirmations: list[Confirmation] = field(default_factory=list)
+    # --pending: the pending subscribers owed a confirmation mail (new ones, and known
+    # ones the rate limit lets be reminded), for the caller to mail after commit.
+    to_confirm: list[Confirmation] = field(default_factory=list)
     already_known: list[str] = field(default_factory=list)
     repeated_in_file: list[str] = field(default_factory=list)
     # (address as in the file, why): unsubscribed, bounced, complained or erased
@@ -255,8 +256,9 @@ def import_csv(
     zone and attributes are updated) and reported. An address that
     unsubscribed, bounced, complained or was erased is never (re)activated nor
     updated: it is reported as suppressed. With ``options.pending`` new
-    addresses are pending and the report lists the confirmation mails to send
-    (after commit), at most one per address per ``options.confirm_interval``.
+    addresses are pending and the report lists the subscribers owed a
+    confirmation mail, at most one per address per ``options.confirm_interval``;
+    this module sends nothing (digest.mail.confirmation mails them after commit).
     """
     opts = options or ImportOptions()
     rows, errors = parse_file(path, check_deliverability, progress)
@@ -328,11 +330,11 @@ def import_csv(
     report.updated = len(updates)
     session.flush()
     if opts.pending:
-        report.confirmations = _confirmations(session, new, remind)
+        report.to_confirm = _owed_confirmations(session, new, remind)
     return report
 
 
-def _confirmations(
+def _owed_confirmations(
     session: Session, new: list[dict[str, Any]], remind: list[int]
 ) -> list[Confirmation]:
     """The confirmation mails an import --pending owes: new pending rows and reminders."""

@@ -77,7 +77,6 @@ def subscribers_import(
     """
     from datetime import timedelta
 
-    from digest.core.db import transaction
     from digest.mail import confirmation
     from subscribers import csv_import
 
@@ -89,18 +88,9 @@ def subscribers_import(
         confirm_interval=timedelta(minutes=settings.confirm_interval_minutes),
     )
     with ProgressBar() as bar:
-        with transaction(app.factory) as s:
-            report = csv_import.import_csv(
-                s,
-                csv_file,
-                check_deliverability=settings.check_deliverability,
-                options=options,
-                progress=bar,
-            )
-        sent = 0
-        if report.confirmations:
-            bar.start("confirmation mails", len(report.confirmations))
-            sent = confirmation.send_confirmations(settings, report.confirmations, bar.advance)
+        report, sent = confirmation.import_and_confirm(
+            app.factory, settings, csv_file, options, bar
+        )
     for row in report.skipped:
         click.echo(f"{row} (skipped)", err=True)
     extra = []
@@ -119,8 +109,8 @@ def subscribers_import(
     click.echo(f"imported {report.added} subscribers{state} from {csv_file}{tail}")
     for email, why in report.suppressed:
         click.echo(f"suppressed: {email} ({why})")
-    if report.confirmations:
-        failed = len(report.confirmations) - sent
+    if report.to_confirm:
+        failed = len(report.to_confirm) - sent
         click.echo(
             f"sent {sent} confirmation mails"
             + (f" ({failed} failed, see the log)" if failed else "")

@@ -1,7 +1,8 @@
 """The double opt-in confirmation mail: build it from the templates and send it.
 
-What to send, and when, is decided by subscribers.optin (a subscription
-request) and by a ``--pending`` import; this module only mails it.
+Who gets one, and when, is decided by subscribers.optin (a subscription
+request) and by subscribers.csv_import (a ``--pending`` import); this module
+mails them, after the transaction that decided it committed.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 from mjml import mjml2html
+from sqlalchemy.orm import Session, sessionmaker
 
-from digest.core.db import utcnow
+from digest.core.db import transaction, utcnow
 from digest.core.errors import DigestError, RenderError
 from digest.core.settings import Settings
 from digest.render.edition import make_environment
 from digest.transports.base import SendFailure
 from digest.transports.factory import open_transport
+from subscribers.csv_import import CsvReport, ImportOptions, RowCounter, import_csv
 from subscribers.optin import Confirmation, confirm_url
 
 log = logging.getLogger(__name__)
@@ -95,3 +99,32 @@ def send_confirmations(
     finally:
         transport.close()
     return sent
+
+
+def import_and_confirm(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    path: Path,
+    options: ImportOptions | None = None,
+    counter: RowCounter | None = None,
+) -> tuple[CsvReport, int]:
+    """Import a CSV in one transaction, then mail the confirmations it owes (``--pending``).
+
+    The import's report and how many confirmation mails went out (failures are
+    logged; ``len(report.to_confirm) - sent`` failed). ``counter`` follows the
+    import's stages, then the mails.
+    """
+    with transaction(factory) as s:
+        report = import_csv(
+            s,
+            path,
+            check_deliverability=settings.check_deliverability,
+            options=options,
+            progress=counter,
+        )
+    if not report.to_confirm:
+        return report, 0
+    if counter is not None:
+        counter.start("confirmation mails", len(report.to_confirm))
+    advance = counter.advance if counter is not None else None
+    return report, send_confirmations(settings, report.to_confirm, advance)

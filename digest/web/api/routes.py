@@ -24,12 +24,13 @@ from digest.core.status import EditionStatus
 from digest.delivery.report import progress_report
 from digest.editions import assemble
 from digest.mail.check import GMAIL_CLIP_BYTES
+from digest.mail.confirmation import import_and_confirm
 from digest.sources.formats import jsonfile
 from digest.sources.ingest import ImportReport, store
 from digest.web.context import WebContext, WebError
 from digest.web.editions import apply_action, start_send
 from digest.web.preview import MAX_ID, EditionId, SubscriberParam, build_preview
-from subscribers import csv_import, service
+from subscribers import service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
 from subscribers.models import Subscriber, SubscriberStatus
@@ -288,8 +289,7 @@ def make_router(ctx: WebContext) -> APIRouter:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "upload.csv"
             path.write_bytes(data)
-            with transaction(ctx.factory) as s:
-                report = csv_import.import_csv(s, path, "csv", ctx.settings.check_deliverability)
+            report, _ = import_and_confirm(ctx.factory, ctx.settings, path)
         return CsvImport(
             added=report.added,
             already_known=report.already_known,
