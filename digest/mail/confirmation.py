@@ -24,7 +24,8 @@ from digest.core.settings import Settings
 from digest.render.edition import make_environment
 from digest.transports.base import SendFailure
 from digest.transports.factory import open_transport
-from subscribers.csv_import import CsvReport, ImportOptions, RowCounter, import_csv
+from subscribers.csv_import import CsvReport, ImportOptions, import_csv
+from subscribers.csv_parse import RowCounter
 from subscribers.optin import Confirmation, confirm_url
 
 log = logging.getLogger(__name__)
