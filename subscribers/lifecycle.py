@@ -21,30 +21,30 @@ from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
 from subscribers.models import Subscriber, SubscriberStatus
 
-S = SubscriberStatus
+# Statuses that must never be mailed an edition nor silently re-added by an import.
+SUPPRESSED = frozenset(
+    {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED}
+)
+# Statuses that still belong to the list (may leave, may be paused or resumed).
+SUBSCRIBED = frozenset({SubscriberStatus.PENDING, SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED})
 
 ALLOWED: dict[SubscriberStatus, frozenset[SubscriberStatus]] = {
-    S.PENDING: frozenset({S.ACTIVE, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
-    S.ACTIVE: frozenset({S.PAUSED, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
-    S.PAUSED: frozenset({S.ACTIVE, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED}),
-    S.UNSUBSCRIBED: frozenset({S.PENDING}),
-    S.BOUNCED: frozenset({S.PENDING}),
-    S.COMPLAINED: frozenset(),
+    SubscriberStatus.PENDING: SUPPRESSED | {SubscriberStatus.ACTIVE},
+    SubscriberStatus.ACTIVE: SUPPRESSED | {SubscriberStatus.PAUSED},
+    SubscriberStatus.PAUSED: SUPPRESSED | {SubscriberStatus.ACTIVE},
+    SubscriberStatus.UNSUBSCRIBED: frozenset({SubscriberStatus.PENDING}),
+    SubscriberStatus.BOUNCED: frozenset({SubscriberStatus.PENDING}),
+    SubscriberStatus.COMPLAINED: frozenset(),
 }
 
 # The column stamped when a subscriber enters a status.
 STAMPS: dict[SubscriberStatus, str] = {
-    S.ACTIVE: "confirmed_at",
-    S.PAUSED: "paused_at",
-    S.UNSUBSCRIBED: "unsubscribed_at",
-    S.BOUNCED: "bounced_at",
-    S.COMPLAINED: "complained_at",
+    SubscriberStatus.ACTIVE: "confirmed_at",
+    SubscriberStatus.PAUSED: "paused_at",
+    SubscriberStatus.UNSUBSCRIBED: "unsubscribed_at",
+    SubscriberStatus.BOUNCED: "bounced_at",
+    SubscriberStatus.COMPLAINED: "complained_at",
 }
-
-# Statuses that must never be mailed an edition nor silently re-added by an import.
-SUPPRESSED = frozenset({S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED})
-# Statuses that still belong to the list (may leave, may be paused or resumed).
-SUBSCRIBED = frozenset({S.PENDING, S.ACTIVE, S.PAUSED})
 
 
 class TransitionError(SubscriberError):
@@ -75,7 +75,7 @@ def transition(
     now = now or utcnow()
     subscriber.status = wanted
     subscriber.status_changed_at = now
-    resuming = current == S.PAUSED and wanted == S.ACTIVE
+    resuming = current == SubscriberStatus.PAUSED and wanted == SubscriberStatus.ACTIVE
     if wanted in STAMPS and not resuming:
         setattr(subscriber, STAMPS[wanted], now)
     return True

@@ -77,29 +77,20 @@ def subscribers_import(
     """
     from datetime import timedelta
 
-    from digest.core.db import transaction
-    from subscribers import csvio, optin
+    from digest.mail import confirmation
+    from subscribers import csv_import
 
     settings = app.settings
-    options = csvio.ImportOptions(
+    options = csv_import.ImportOptions(
         pending=pending,
         update=update,
         skip_invalid=skip_invalid,
         confirm_interval=timedelta(minutes=settings.confirm_interval_minutes),
     )
     with ProgressBar() as bar:
-        with transaction(app.factory) as s:
-            report = csvio.import_csv(
-                s,
-                csv_file,
-                check_deliverability=settings.check_deliverability,
-                options=options,
-                progress=bar,
-            )
-        sent = 0
-        if report.confirmations:
-            bar.start("confirmation mails", len(report.confirmations))
-            sent = optin.send_confirmations(settings, report.confirmations, bar.advance)
+        report, sent = confirmation.import_and_confirm(
+            app.factory, settings, csv_file, options, bar
+        )
     for row in report.skipped:
         click.echo(f"{row} (skipped)", err=True)
     extra = []
@@ -118,8 +109,8 @@ def subscribers_import(
     click.echo(f"imported {report.added} subscribers{state} from {csv_file}{tail}")
     for email, why in report.suppressed:
         click.echo(f"suppressed: {email} ({why})")
-    if report.confirmations:
-        failed = len(report.confirmations) - sent
+    if report.to_confirm:
+        failed = len(report.to_confirm) - sent
         click.echo(
             f"sent {sent} confirmation mails"
             + (f" ({failed} failed, see the log)" if failed else "")
@@ -140,11 +131,11 @@ STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
 @pass_app
 def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
     """Export subscribers with every field (status included); the CSV imports back as is."""
-    from subscribers import csvio, service
+    from subscribers import csv_export, service
 
     with app.factory() as s:
         records = [
-            csvio.export_record(sub)
+            csv_export.export_record(sub)
             for sub in service.list_subscribers(s, SubscriberStatus(status) if status else None)
         ]
     if output is not None:
@@ -157,9 +148,9 @@ def subscribers_export(app: App, status: str | None, fmt: str, output: Path | No
 
 def _write(records: list[dict[str, Any]], fmt: str, out: Any) -> None:
     if fmt == "csv":
-        from subscribers import csvio
+        from subscribers import csv_export
 
-        csvio.write_csv(records, out)
+        csv_export.write_csv(records, out)
     else:
         import json
 

@@ -21,7 +21,7 @@ from digest.processes.sink import start_sink
 from digest.sources import feeds, ingest
 from digest.sources.fetch import FetchLimits
 from digest.transports.factory import open_transport
-from subscribers import csvio
+from subscribers import csv_import
 
 
 def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSummary | None]:
@@ -45,7 +45,7 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
             if stories.errors:
                 raise SourcesRejected(stories.errors)
             with transaction(factory) as s:
-                people = csvio.import_csv(s, seeds / "subscribers.csv")
+                people = csv_import.import_csv(s, seeds / "subscribers.csv")
             echo(
                 f"imported {len(stories.added)} new stories, {people.added} new subscribers"
                 f" from {seeds}"

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from digest.core.db import transaction
 from digest.core.errors import SubscriberError
 from digest.core.settings import Settings
+from digest.mail.confirmation import send_confirmation
 from digest.web.context import page_environment
 from digest.web.errors import WebError, status_for
 from subscribers import optin
@@ -143,7 +144,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
             )
         if confirmation is not None:
             # After the response: a new address costs no more time than a known one.
-            background.add_task(optin.send_confirmation, settings, confirmation)
+            background.add_task(send_confirmation, settings, confirmation)
         if as_json:
             return JSONResponse({"status": "ok", "message": SUBSCRIBE_ACK}, status_code=202)
         return message("Check your inbox", SUBSCRIBE_ACK)

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from digest.core.db import transaction
+from digest.mail.confirmation import import_and_confirm
 from digest.web.api.schemas import CsvImport, SubscriberIn, SubscriberOut, SubscriberPatch
 from digest.web.context import WebContext
 from digest.web.errors import WebError
 from digest.web.preview import MAX_ID
-from subscribers import csvio, service
+from subscribers import service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
 from subscribers.models import Subscriber, SubscriberStatus
@@ -104,8 +105,7 @@ def make_router(ctx: WebContext) -> APIRouter:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "upload.csv"
             path.write_bytes(data)
-            with transaction(ctx.factory) as s:
-                report = csvio.import_csv(s, path, "csv", ctx.settings.check_deliverability)
+            report, _ = import_and_confirm(ctx.factory, ctx.settings, path)
         return CsvImport(
             added=report.added,
             already_known=report.already_known,
