@@ -35,7 +35,8 @@ from digest.delivery.manager import DeliveryManager, DeliveryOptions
 from digest.mail.message import Recipient
 from digest.processes.sink import free_port
 from digest.transports.smtp import SmtpTarget, SmtpTransport
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 SIZES = (10_000, 100_000)
 NAIVE_SAMPLE = 2_000

@@ -19,7 +19,8 @@ from datetime import datetime
 
 from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 # Statuses that must never be mailed an edition nor silently re-added by an import.
 SUPPRESSED = frozenset(

@@ -19,7 +19,8 @@ from digest.delivery.manager import DeliveryManager, DeliveryOptions, SendSummar
 from digest.editions import assemble
 from digest.mail.message import prepare
 from digest.transports.base import Transport
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 FAST = DeliveryOptions(connections=3, claim_batch=20, window=5, backoff=0.01, status_every=0)
 

@@ -17,7 +17,8 @@ from digest.core.models import Delivery
 from digest.core.status import DeliveryState
 from digest.delivery import bounces, claims, lifecycle
 from digest.transports.base import MemoryTransport, Unknown
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 
 def recipients(transport: MemoryTransport) -> Counter[str]:

@@ -10,7 +10,8 @@ from sqlalchemy import select, text
 
 from digest.core.db import alembic_config, make_engine, session_factory, upgrade
 from subscribers.lifecycle import TransitionError, transition
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 P, A, U, B, C, PA = (
     SubscriberStatus.PENDING,

@@ -127,8 +127,8 @@ def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
 def test_complained_address_is_never_mailed_a_confirmation(ready: Cli, captured: Captured) -> None:
     from digest.core.db import transaction
     from subscribers.lifecycle import transition
-    from subscribers.models import SubscriberStatus
     from subscribers.service import find
+    from subscribers.status import SubscriberStatus
 
     ready("subscribers", "add", "angry@example.com")
     with web_app(ready) as web:

@@ -15,7 +15,8 @@ from digest.core.db import utcnow
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
 from subscribers.lifecycle import transition
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 
 def mark_bounced(session: Session, subscriber_ids: Iterable[int], limit: int) -> list[int]:

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from digest.core.db import utcnow
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 HOST = socket.gethostname()[:60]
 

@@ -21,7 +21,8 @@ from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatu
 from digest.delivery.claims import rows_updated
 from digest.editions.slots import local_instant
 from digest.mail.message import message_id
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 INSERT_BATCH = 5000
 

@@ -16,7 +16,8 @@ from digest.mail.message import Recipient, prepare
 from digest.transports.base import SendFailure, Transport
 from subscribers import service
 from subscribers.addresses import check_address
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 
 def _edition_id(session: Session, ref: str) -> int | None:

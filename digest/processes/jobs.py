@@ -29,7 +29,8 @@ from digest.processes import runlog
 from digest.sources import feeds
 from digest.sources.fetch import FetchLimits
 from digest.transports.factory import open_transport
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 log = logging.getLogger("digest.clock")
 DIGEST_JOB = "digest"

@@ -21,7 +21,8 @@ from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
 from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
 from digest.web.context import WebContext
 from digest.web.errors import WebError
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 MAX_ID = 2**31 - 1
 EditionId = PathParam(ge=1, le=MAX_ID, description="edition id")

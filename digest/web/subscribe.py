@@ -26,7 +26,8 @@ from digest.web.errors import WebError, status_for
 from subscribers import optin
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 from subscribers.tokens import read_token
 
 MAX_BODY = 16_384

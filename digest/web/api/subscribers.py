@@ -18,7 +18,8 @@ from digest.web.preview import MAX_ID
 from subscribers import service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
-from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 SubscriberId = PathParam(ge=1, le=MAX_ID, description="subscriber id")
 
