@@ -50,14 +50,6 @@ class RowCounter(Protocol):
     def advance(self, n: int) -> None: ...
 
 
-def read_rows(path: Path, check_deliverability: bool = False) -> list[CsvRow]:
-    """Parse and validate every row; raise ImportRejected listing each bad row."""
-    rows, errors = parse_file(path, check_deliverability)
-    if errors:
-        raise ImportRejected(str(path), errors)
-    return rows
-
-
 def parse_file(
     path: Path, check_deliverability: bool = False, progress: RowCounter | None = None
 ) -> tuple[list[CsvRow], list[RowError]]:

@@ -23,7 +23,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("service", ("digest.delivery.service",)),
     ("entry points", ("digest.cli", "digest.web", "digest.processes", "digest.__main__")),
 ]
-MIGRATIONS = "digest.core.migrations.versions"
 
 
 def project_modules() -> dict[str, Path]:
@@ -74,9 +73,7 @@ def layer_of(module: str) -> int:
 
 
 GRAPH = {
-    name: sorted({target for target, _ in imported(name, path)})
-    for name, path in MODULES.items()
-    if not name.startswith(MIGRATIONS)
+    name: sorted({target for target, _ in imported(name, path)}) for name, path in MODULES.items()
 }
 
 
@@ -140,7 +137,6 @@ def test_layout_imports_only_point_down() -> None:
         f"{MODULES[name].relative_to(REPO)}:{line} imports {target} "
         f"({LAYERS[layer_of(name)][0]} -> {LAYERS[layer_of(target)][0]})"
         for name, path in MODULES.items()
-        if not name.startswith(MIGRATIONS)
         for target, line in imported(name, path)
         if layer_of(target) > layer_of(name)
     ]

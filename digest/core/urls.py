@@ -1,6 +1,7 @@
-"""Deciding when two stories are the same: source GUID, canonical URL, content hash.
+"""The canonical form of a story URL, which stories are deduplicated on.
 
-Pure functions here; ``digest.ingest`` applies them against the database.
+Pure functions: ``digest.sources.ingest`` compares stories by it, and the
+``stories.canonical_url`` column (filled by migration 0002 for older rows) holds it.
 """
 
 from __future__ import annotations

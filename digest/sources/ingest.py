@@ -18,7 +18,7 @@ from digest.core.db import transaction
 from digest.core.errors import SourceError
 from digest.core.models import Edition, EditionStory, Story
 from digest.core.status import EditionStatus
-from digest.sources.dedupe import canonical_url
+from digest.core.urls import canonical_url
 from digest.sources.draft import StoryDraft
 from digest.sources.formats.markdown import has_front_matter
 from digest.sources.parse import SUFFIXES, parse_file

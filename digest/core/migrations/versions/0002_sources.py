@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_index("ix_stories_canonical_url", "stories", ["canonical_url"])
     op.create_index("ix_stories_source_guid", "stories", ["source_guid"])
 
-    from digest.sources.dedupe import canonical_url  # the same normalization ingest uses
+    from digest.core.urls import canonical_url  # the same normalization ingest uses
 
     conn = op.get_bind()
     stories = sa.table(
