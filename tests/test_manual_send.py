@@ -40,6 +40,19 @@ def test_send_to_one_address_records_nothing(ready: Cli, captured: Captured) -> 
     assert "sent 1, failed 0" in out  # the real send still goes to the subscriber
 
 
+def test_send_to_gets_a_fresh_message_id_each_time(ready: Cli, captured: Captured) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "member@example.com")
+    ready("edition", "build")
+    first = ready("send", "1", "--to", "member@example.com").output
+    second = ready("send", "1", "--to", "member@example.com").output
+    ready("send", "1")  # the real send: the subscriber's own, lasting Message-ID
+    tests, real = captured.messages()[:2], captured.messages()[2]
+    ids = [str(m["Message-ID"]) for m in tests]
+    assert len(set(ids)) == 2 and str(real["Message-ID"]) not in ids
+    assert ids[0] in first and ids[1] in second  # the CLI reports the id it sent
+
+
 def test_send_to_rejects_a_bad_address(ready: Cli, captured: Captured) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
     ready("edition", "build")

@@ -42,7 +42,7 @@ def test_send(
         edition_id = _edition_id(s, ref)
         known = service.find(s, email)
     recipient = Recipient(known.id, known.email, known.name) if known else Recipient(0, email, "")
-    messages = prepare(settings, view, edition_id)
+    messages = prepare(settings, view, edition_id, test_send=True)
     data = messages.build(recipient)
     try:
         transport.send(messages.sender.addr_spec, recipient.email, data)

@@ -8,6 +8,7 @@ with ``EmailMessage``; it is the yardstick the fast path is tested against.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -78,8 +79,18 @@ class MailOptions:
 class MessageFactory:
     """Builds each recipient's message from an edition rendered once."""
 
-    def __init__(self, rendered: Rendered, *, edition_id: int, options: MailOptions) -> None:
+    def __init__(
+        self,
+        rendered: Rendered,
+        *,
+        edition_id: int,
+        options: MailOptions,
+        test_send: bool = False,
+    ) -> None:
         self.rendered = rendered
+        # A test send gets a Message-ID of its own each time: a receiver that has seen
+        # the real (deterministic) one, or an earlier test, may drop it as a duplicate.
+        self.test_token = secrets.token_hex(8) if test_send else None
         self.edition_id = edition_id
         self.options = options
         self.sender = options.sender
@@ -92,6 +103,8 @@ class MessageFactory:
     # -- per-recipient values ---------------------------------------------
 
     def message_id(self, recipient: Recipient) -> str:
+        if self.test_token is not None:
+            return f"<digest.test.{self.edition_id}.{self.test_token}@{self.domain}>"
         return message_id(self.edition_id, recipient.subscriber_id, self.domain)
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
@@ -203,12 +216,20 @@ SAMPLE_RECIPIENT = Recipient(0, "preview@example.com", "Preview Reader")
 
 
 def prepare(
-    settings: Settings, view: EditionView, edition_id: int | None = None, nonce: str | None = None
+    settings: Settings,
+    view: EditionView,
+    edition_id: int | None = None,
+    nonce: str | None = None,
+    *,
+    test_send: bool = False,
 ) -> MessageFactory:
-    """Render an edition once and get its message factory: what sending, preview and check share."""
+    """Render an edition once and get its message factory: what sending, preview and check share.
+
+    ``test_send``: every factory gets fresh Message-IDs (see ``MessageFactory``)."""
     rendered = render_with(settings, view, nonce=nonce)
     number = edition_id if edition_id is not None else (view.number or 0)
-    return MessageFactory(rendered, edition_id=number, options=MailOptions.from_settings(settings))
+    options = MailOptions.from_settings(settings)
+    return MessageFactory(rendered, edition_id=number, options=options, test_send=test_send)
 
 
 def parts_of(message: bytes) -> tuple[str, str]:
