@@ -197,7 +197,10 @@ def test_send_retry_unknown_resends_with_the_same_message_id(cli: Cli) -> None:
         summary = ed.send(transport)
         assert (summary.sent, summary.unknown) == (4, 1)
         assert ed.status() == "finished"
-        assert "nothing new" in cli("send", "1").output  # unknown is not resent by accident
+        resumed = cli("send", "1", ok=False)  # unknown is not resent by accident, nor hidden
+        assert resumed.exit_code == 1 and "nothing new" in resumed.output
+        assert "1 deliveries of unknown outcome" in resumed.output
+        assert "`digest send 1 --retry unknown`" in resumed.output
         with transaction(ed.factory) as s:
             assert lifecycle.retry(s, ed.id, DeliveryState.UNKNOWN) == 1
         again = MemoryTransport()

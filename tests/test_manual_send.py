@@ -6,6 +6,8 @@ import json
 
 from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 
+from digest.processes.sink import free_port
+
 
 def test_send_now_builds_and_sends_the_new_stories(ready: Cli, captured: Captured) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
@@ -15,6 +17,18 @@ def test_send_now_builds_and_sends_the_new_stories(ready: Cli, captured: Capture
     assert len(captured.envelopes) == 1
     again = ready("send", "--now").output
     assert again == "no new stories: nothing to send\n"
+    assert len(captured.envelopes) == 1
+
+
+def test_send_now_that_fails_says_how_to_resume(ready: Cli, captured: Captured) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "now@example.com")
+    down = Cli({**ready.env, "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}, ready.cwd)
+    failed = down("send", "--now", ok=False)
+    assert failed.exit_code == 1 and "`digest send 1` resumes" in failed.output
+    again = ready("send", "--now").output  # nothing new, but the built edition waits
+    assert "nothing to send" in again and "`digest send 1` resumes it" in again
+    assert "sent 1, failed 0" in ready("send", "1").output  # and the hint was right
     assert len(captured.envelopes) == 1
 
 

@@ -10,6 +10,7 @@ import click
 
 from digest.cli.app import App, emit_json, pass_app
 from digest.cli.progressbar import ProgressBar
+from digest.core.errors import DigestError
 from digest.core.status import DeliveryState
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ def describe(s: SendSummary) -> str:
         text += f"; {s.bounced} subscribers marked bounced"
     if s.held_back:
         text += f"; {s.held_back}"
+    if s.unknown_held:
+        text += (
+            f"; {s.unknown_held} deliveries of unknown outcome (the server may have"
+            f" accepted them): check, then `digest send {s.edition_id} --retry unknown`"
+        )
     if s.status in ("paused", "cancelled", "running"):
         text += f"; edition is {s.status}"
     return text
@@ -136,8 +142,10 @@ def send(
     ledger: sending the same edition again sends nothing new (it resumes an
     interrupted send). A message whose outcome is unknown (the sender died
     after handing it over) is only resent with --retry unknown. SIGTERM or
-    Ctrl-C stops between messages. Exits with status 1 if any message failed
-    or its outcome is unknown.
+    Ctrl-C stops between messages. Exits with status 1 if any message of
+    this run failed, or while any delivery of the edition is of unknown
+    outcome (the report says how many, and how to retry them). --to test
+    messages get a fresh Message-ID each time.
     """
     from digest.core.db import transaction
     from digest.delivery import manual
@@ -159,12 +167,26 @@ def send(
         with transaction(app.factory) as s:
             built = assemble.build(s)
             ref = str(built.id) if built else ""
+            latest = assemble.get(s, "latest") if not built and assemble.latest_id(s) else None
+            waiting = (latest.id, latest.status.value) if latest is not None else None
         if not ref:
             click.echo("no new stories: nothing to send")
+            if waiting is not None and waiting[1] in ("running", "paused"):
+                click.echo(
+                    f"edition {waiting[0]} is {waiting[1]} and not finished;"
+                    f" `digest send {waiting[0]}` resumes it"
+                )
             return
         click.echo(f"built edition {ref}")
-    summary = run_send(app, ref, force=force, retry=DeliveryState(retry) if retry else None)
-    if summary.failed or summary.unknown:
+    try:
+        summary = run_send(app, ref, force=force, retry=DeliveryState(retry) if retry else None)
+    except DigestError as exc:
+        if not now:
+            raise
+        raise DigestError(f"{exc}\nedition {ref} was built; `digest send {ref}` resumes") from None
+    if now and summary.status in ("running", "paused"):
+        click.echo(f"edition {ref} is not finished; `digest send {ref}` resumes it")
+    if summary.failed or summary.unknown or summary.unknown_held:
         raise SystemExit(1)
 
 

@@ -76,6 +76,9 @@ class SendSummary:
     recovered_unknown: int = 0
     bounced: int = 0
     held_back: str = ""  # why rows were left pending on purpose (e.g. the hourly cap)
+    # Rows of the edition whose outcome is unknown after this run, from any run: only
+    # an operator resends them (--retry unknown), so a report must not hide them.
+    unknown_held: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property

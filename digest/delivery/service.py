@@ -66,7 +66,11 @@ def send_opened(
 ) -> SendSummary:
     """Send the pending rows of an edition ``open_send`` opened (``messages`` is its factory)."""
     options = options or DeliveryOptions.from_settings(settings)
-    return DeliveryManager(factory, transport, messages, options).run(on_sent, stop)
+    summary = DeliveryManager(factory, transport, messages, options).run(on_sent, stop)
+    with factory() as s:
+        held = lifecycle.counts(s, messages.edition_id).get(DeliveryState.UNKNOWN, 0)
+    summary.unknown_held = held
+    return summary
 
 
 def open_send(
