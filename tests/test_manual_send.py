@@ -32,6 +32,21 @@ def test_send_now_that_fails_says_how_to_resume(ready: Cli, captured: Captured) 
     assert len(captured.envelopes) == 1
 
 
+def test_send_with_no_active_subscriber_refuses_and_keeps_the_draft(
+    ready: Cli, captured: Captured
+) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "gone@example.com")
+    ready("subscribers", "unsubscribe", "gone@example.com")
+    ready("edition", "build")
+    refused = ready("send", "1", ok=False)
+    assert refused.exit_code == 1
+    assert "no active subscribers, nothing sent; the edition stays a draft" in refused.output
+    assert "draft" in ready("status", "1").output and not captured.envelopes
+    ready("subscribers", "add", "reader@example.com")  # someone to send to: it goes out
+    assert "sent 1, failed 0" in ready("send", "1").output
+
+
 def test_send_now_with_an_edition_id_is_a_usage_error(ready: Cli) -> None:
     result = ready("send", "1", "--now", ok=False)
     assert result.exit_code == 2 and "--now builds a new edition" in result.output

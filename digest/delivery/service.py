@@ -26,6 +26,8 @@ from digest.editions import assemble
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import MessageFactory, prepare
 from digest.transports.base import Transport
+from subscribers.models import Subscriber
+from subscribers.status import SubscriberStatus
 
 
 def send_edition(
@@ -103,6 +105,12 @@ def open_send(
         problems = check_edition(settings, view, edition.id, messages)
         if problems and not force:
             raise CheckFailed(edition.id, problems)
+        if edition.status == EditionStatus.DRAFT and not _any_active(s):
+            raise EditionError(
+                f"edition {edition.id}: no active subscribers, nothing sent;"
+                " the edition stays a draft",
+                edition.id,
+            )
         lifecycle.start(s, edition, domain, local_slot, settings.timezone)
         if retry is not None:
             lifecycle.retry(s, edition.id, retry)
@@ -110,6 +118,11 @@ def open_send(
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
+
+
+def _any_active(session: Session) -> bool:
+    active = select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE).limit(1)
+    return session.scalar(active) is not None
 
 
 def pending_rows(session: Session, edition_id: int) -> int:
