@@ -17,7 +17,8 @@ def test_api_fuzzed_from_openapi_never_answers_5xx(
     ready: Cli, captured: Captured, tmp_path: Any
 ) -> None:
     schemathesis = pytest.importorskip("schemathesis")
-    with_stories(ready, "reader@example.com")
+    # Enough readers that fuzzed unsubscribes and erasures leave someone to send to.
+    with_stories(ready, *(f"reader{i}@example.com" for i in range(40)))
     ready("edition", "build")
     with web_app(ready) as web:
         schema = schemathesis.openapi.from_asgi("/api/openapi.json", web.client.app)
