@@ -167,14 +167,14 @@ def send(
         with transaction(app.factory) as s:
             built = assemble.build(s)
             ref = str(built.id) if built else ""
-            latest = assemble.get(s, "latest") if not built and assemble.latest_id(s) else None
-            waiting = (latest.id, latest.status.value) if latest is not None else None
+            latest = None if built else assemble.latest_id(s)
+            status = assemble.get(s, str(latest)).status.value if latest else ""
         if not ref:
             click.echo("no new stories: nothing to send")
-            if waiting is not None and waiting[1] in ("running", "paused"):
+            if status in ("running", "paused"):
                 click.echo(
-                    f"edition {waiting[0]} is {waiting[1]} and not finished;"
-                    f" `digest send {waiting[0]}` resumes it"
+                    f"edition {latest} is {status} and not finished;"
+                    f" `digest send {latest}` resumes it"
                 )
             return
         click.echo(f"built edition {ref}")
@@ -186,7 +186,7 @@ def send(
         raise DigestError(f"{exc}\nedition {ref} was built; `digest send {ref}` resumes") from None
     if now and summary.status in ("running", "paused"):
         click.echo(f"edition {ref} is not finished; `digest send {ref}` resumes it")
-    if summary.failed or summary.unknown or summary.unknown_held:
+    if summary.failed or summary.unknown_held:  # held counts this run's unknown too
         raise SystemExit(1)
 
 

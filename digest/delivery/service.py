@@ -26,8 +26,7 @@ from digest.editions import assemble
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import MessageFactory, prepare
 from digest.transports.base import Transport
-from subscribers.models import Subscriber
-from subscribers.status import SubscriberStatus
+from subscribers import service as subscribers
 
 
 def send_edition(
@@ -105,7 +104,7 @@ def open_send(
         problems = check_edition(settings, view, edition.id, messages)
         if problems and not force:
             raise CheckFailed(edition.id, problems)
-        if edition.status == EditionStatus.DRAFT and not _any_active(s):
+        if edition.status == EditionStatus.DRAFT and not subscribers.count_active(s):
             raise EditionError(
                 f"edition {edition.id}: no active subscribers, nothing sent;"
                 " the edition stays a draft",
@@ -118,11 +117,6 @@ def open_send(
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
-
-
-def _any_active(session: Session) -> bool:
-    active = select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE).limit(1)
-    return session.scalar(active) is not None
 
 
 def pending_rows(session: Session, edition_id: int) -> int:
