@@ -22,7 +22,7 @@ from digest.transports.base import Transport
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
-FAST = DeliveryOptions(connections=3, claim_batch=20, window=5, backoff=0.01, status_every=0)
+FAST = DeliveryOptions(connections=3, claim_batch=20, backoff=0.01, status_every=0)
 
 
 def add_subscribers(factory: sessionmaker[Session], n: int, start: int = 0) -> list[str]:

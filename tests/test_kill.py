@@ -23,12 +23,19 @@ def wait_for(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
-def test_send_killed_repeatedly_loses_nothing_and_duplicates_only_on_retry_unknown(
+def test_three_kills_during_a_send_leave_at_most_one_unknown_per_connection_each(
     cli: Cli, captured: Captured
 ) -> None:
-    rng = random.Random(6)
-    with edition_with(cli, 1500) as ed:
-        env = {**os.environ, **cli.env, "DIGEST_SMTP_CONNECTIONS": "3"}
+    """SIGKILL a 3,000-subscriber send with 4 connections three times, restarting each time.
+
+    Each outcome is durable before its connection sends the next message, so a
+    kill leaves at most one row per connection whose fate is unknown; nobody
+    gets two messages unless an operator asks for the unknown ones again.
+    """
+    rng = random.Random(12)
+    with edition_with(cli, 3000) as ed:
+        env = {**os.environ, **cli.env, "DIGEST_SMTP_CONNECTIONS": "4"}
+        unknown_before = 0
         for _ in range(3):
             before = len(captured.envelopes)
             proc = subprocess.Popen(
@@ -38,27 +45,34 @@ def test_send_killed_repeatedly_loses_nothing_and_duplicates_only_on_retry_unkno
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            target = before + rng.randint(20, 300)
+            target = before + rng.randint(100, 600)
             assert wait_for(
                 lambda t=target, p=proc: len(captured.envelopes) >= t or p.poll() is not None
             )
+            assert proc.poll() is None, "the send finished before it could be killed"
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
-        out = cli("send", "1", ok=False).output
-        assert "now unknown" in out or "unknown 0" in out
+            states = Counter(ed.states().values())
+            # Rows still `sending` become unknown when the next sender reaps them.
+            in_doubt = states["sending"] + states["unknown"] - unknown_before
+            assert in_doubt <= 4, states
+            unknown_before = states["sending"] + states["unknown"]
+        out = cli("send", "1", ok=False)
+        assert out.exit_code == 1, out.output  # unknown rows remain: not a clean finish
+        assert "--retry unknown" in out.output
         states = ed.states()
         assert not {"pending", "claimed", "sending"} & set(states.values())
         unknown = {email for email, state in states.items() if state == "unknown"}
+        assert len(unknown) == unknown_before <= 12
         got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
-        for email in ed.emails:
-            if email not in unknown:
-                assert got[email] == 1, email
+        assert max(got.values()) == 1  # no duplicate before --retry unknown
+        assert all(got[e] == 1 for e in ed.emails if e not in unknown)
         cli("send", "1", "--retry", "unknown")
         assert set(ed.states().values()) == {"sent"}
         got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
-        assert set(got) == set(ed.emails)
-        assert all(got[e] == 1 for e in ed.emails if e not in unknown)
-        assert all(got[e] <= 2 for e in unknown)
+        assert set(got) == set(ed.emails)  # nobody missing
+        assert sum(1 for n in got.values() if n > 1) <= len(unknown)
+        assert max(got.values()) <= 2
 
 
 def test_send_sigterm_stops_between_messages_and_leaves_nothing_in_flight(

@@ -21,7 +21,7 @@ def test_queue_chunk_sends_at_most_its_rows(cli: Cli) -> None:
     with edition_with(cli, 30) as ed:
         ed.start()
         transport = MemoryTransport()
-        options = DeliveryOptions(connections=3, claim_batch=4, window=2, max_rows=7)
+        options = DeliveryOptions(connections=3, claim_batch=4, max_rows=7)
         assert ed.send(transport, options).sent == 7
         assert ed.send(transport, options).sent == 7
         assert ed.send(transport, FAST).sent == 16  # no bound: the rest

@@ -88,7 +88,7 @@ def test_ratelimit_rate_limited_send_delivers_everything_once(cli: Cli) -> None:
     with edition_with(cli, 20) as ed:
         ed.start()
         transport = MemoryTransport()
-        manager = ed.manager(transport, DeliveryOptions(connections=3, window=4, rate_limit=400))
+        manager = ed.manager(transport, DeliveryOptions(connections=3, rate_limit=400))
         manager.limit = Counting(400)
         summary = manager.run()
     assert summary.sent == 20

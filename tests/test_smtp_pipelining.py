@@ -200,7 +200,7 @@ def test_pipelined_faults_end_in_the_right_state_per_recipient(cli: Cli, pipe: P
         }
         ed.start()
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", pipe.port), timeout=5.0)
-        options = DeliveryOptions(connections=2, claim_batch=4, window=2, backoff=0.01)
+        options = DeliveryOptions(connections=2, claim_batch=4, backoff=0.01)
         summary = ed.send(transport, options)
         got = ed.outcomes()
         assert got[e[1]] == ("failed", "550 5.1.1 no such user here", 550)

@@ -85,7 +85,7 @@ def test_smtp_faults_end_in_the_right_state_per_recipient(
         }
         ed.start()
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port), timeout=1.0)
-        options = DeliveryOptions(connections=2, claim_batch=4, window=2, backoff=0.01)
+        options = DeliveryOptions(connections=2, claim_batch=4, backoff=0.01)
         summary = ed.send(transport, options)
         got = ed.outcomes()
         assert got[e[0]][0] == "sent"  # greylisted twice, then accepted
@@ -129,7 +129,7 @@ def test_smtp_connection_is_reused_up_to_the_cap(cli: Cli, faulty: tuple[Faulty,
     with edition_with(cli, 10) as ed:
         ed.start()
         transport = Counting(SmtpTarget("smtp", "127.0.0.1", port), per_connection=4)
-        ed.send(transport, DeliveryOptions(connections=1, window=3))
+        ed.send(transport, DeliveryOptions(connections=1))
     assert len(handler.delivered) == 10
     assert connects["n"] == 3
 

@@ -9,10 +9,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, Float, String, bindparam, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from digest.core.errors import ConfigError, DigestError
@@ -57,6 +60,44 @@ def str_enum(enum: type[StrEnum]) -> Enum:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class db_time(FunctionElement[datetime]):
+    """The database server's clock (UTC) plus ``seconds``, evaluated in SQL.
+
+    Leases are written and compared with this, so senders on machines whose
+    clocks disagree still agree on when a lease runs out.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "db_time"
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__(
+            bindparam(None, f"{float(seconds):+.3f} seconds", type_=String),
+            bindparam(None, float(seconds), type_=Float),
+        )
+
+
+@compiles(db_time, "sqlite")
+def _db_time_sqlite(element: db_time, compiler: SQLCompiler, **kw: Any) -> str:
+    modifier, _ = list(element.clauses)
+    # The same text form SQLAlchemy stores SQLite datetimes in, so they compare as strings.
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', {compiler.process(modifier, **kw)})"
+
+
+@compiles(db_time)
+def _db_time_default(element: db_time, compiler: SQLCompiler, **kw: Any) -> str:
+    _, seconds = list(element.clauses)
+    return f"(statement_timestamp() + make_interval(secs => {compiler.process(seconds, **kw)}))"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying: a lost connection, a lock held too long, a restart."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -124,7 +165,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()
     except OperationalError as exc:
-        raise DigestError(f"database {engine.url!r}: cannot connect: {_first_line(exc)}") from None
+        raise DigestError(f"database {engine.url!r}: cannot connect: {first_line(exc)}") from None
     return ",".join(sorted(heads)) or None
 
 
@@ -147,6 +188,6 @@ def ensure_current(engine: Engine) -> None:
         raise DigestError(f"database {url} schema is out of date ({rev}): run `digest init`")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

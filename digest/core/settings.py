@@ -82,7 +82,6 @@ class Settings(BaseSettings):
     backoff_seconds: float = Field(default=1.0, ge=0)  # first backoff; doubles, with jitter
     bounce_limit: int = Field(default=3, ge=0)  # hard bounces before a subscriber is bounced
     claim_batch: int = Field(default=200, ge=1)  # rows claimed per transaction
-    sending_window: int = Field(default=20, ge=1)  # rows committed as sending at once
     lease_seconds: float = Field(default=120.0, gt=0)  # claim lease, renewed while sending
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
     queue_chunk: int = Field(default=500, ge=1)  # rows per "send chunk of edition E" task

@@ -19,24 +19,33 @@ import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Integer, and_, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Integer, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest.core.db import utcnow
+from digest.core.db import db_time, utcnow
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
 HOST = socket.gethostname()[:60]
+_instances: dict[int, str] = {}
 
 
 def owner() -> str:
-    """Who claims: ``host:pid`` (lets a restart on the same host reap a dead process's rows)."""
-    return f"{HOST}:{os.getpid()}"
+    """Who claims: ``host:pid:nonce``, unique per process instance.
+
+    The nonce tells a process from a later one that got the same pid (or a
+    container's pid 1 on another host with the same name); host and pid let a
+    sender on the same host see that a claimer's process is gone.
+    """
+    pid = os.getpid()
+    if pid not in _instances:
+        _instances[pid] = f"{HOST}:{pid}:{secrets.token_hex(4)}"
+    return _instances[pid]
 
 
 def rows_updated(session: Session, stmt: Any) -> int:
@@ -82,9 +91,12 @@ def dead_owners(session: Session, edition_id: int) -> list[str]:
     ).all()
     dead = []
     for who in owners:
-        pid = (who or "").rsplit(":", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            dead.append(who or "")
+        if who == owner():
+            continue
+        parts = (who or "").split(":")
+        pid = parts[1] if len(parts) > 1 else ""
+        if pid.isdigit() and (not _pid_alive(int(pid)) or int(pid) == os.getpid()):
+            dead.append(who or "")  # gone, or an earlier process that had our pid
     return dead
 
 
@@ -95,7 +107,8 @@ def reap(session: Session, edition_id: int) -> tuple[int, int]:
     """
     now = utcnow()
     lost = or_(
-        Delivery.lease_expires_at < now, Delivery.claimed_by.in_(dead_owners(session, edition_id))
+        Delivery.lease_expires_at < db_time(),
+        Delivery.claimed_by.in_(dead_owners(session, edition_id)),
     )
     back = rows_updated(
         session,
@@ -153,7 +166,7 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
             state=DeliveryState.CLAIMED,
             claim_token=token,
             claimed_by=owner(),
-            lease_expires_at=now + timedelta(seconds=lease),
+            lease_expires_at=db_time(lease),
             updated_at=now,
         )
         .execution_options(synchronize_session=False),
@@ -189,16 +202,24 @@ def _mine(token: str, ids: Sequence[int], state: DeliveryState) -> Any:
 def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float) -> set[int]:
     """claimed → sending for ``ids`` (committed by the caller before MAIL FROM).
 
-    Returns the ids this claim still holds; rows whose lease was lost are left alone.
+    Returns the ids this claim still holds; rows whose lease was lost are left
+    alone. A row already ``sending`` under this token counts as held: that is
+    a retried write whose first commit did reach the database.
     """
     now = utcnow()
+    held_states = [DeliveryState.CLAIMED, DeliveryState.SENDING]
     stmt = (
         update(Delivery)
-        .where(_mine(token, ids, DeliveryState.CLAIMED))
+        .where(
+            Delivery.id.in_(_ids(ids)),
+            Delivery.claim_token == token,
+            Delivery.state.in_(held_states),
+        )
         .values(
             state=DeliveryState.SENDING,
-            attempts=Delivery.attempts + 1,
-            lease_expires_at=now + timedelta(seconds=lease),
+            attempts=Delivery.attempts
+            + case((Delivery.state == DeliveryState.CLAIMED, 1), else_=0),
+            lease_expires_at=db_time(lease),
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -212,16 +233,18 @@ def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float)
     return set(held)
 
 
-def renew(session: Session, token: str, lease: float) -> int:
-    """Extend the lease of every row this claim still holds."""
+def renew(session: Session, tokens: Sequence[str], lease: float) -> int:
+    """Extend the lease of every row these claims still hold."""
+    if not tokens:
+        return 0
     return rows_updated(
         session,
         update(Delivery)
         .where(
-            Delivery.claim_token == token,
+            Delivery.claim_token.in_(list(tokens)),
             Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
         )
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease))
+        .values(lease_expires_at=db_time(lease))
         .execution_options(synchronize_session=False),
     )
 

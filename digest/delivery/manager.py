@@ -1,11 +1,17 @@
 """The delivery manager: drives one edition through the ledger to a transport.
 
-It owns batching, parallel sending threads, throttling, backoff and the
-edition's final status (through ``digest.delivery.lifecycle``); the transport only sends
-bytes. Semantics are at most once: a window of rows is committed as
-``sending`` before the first of them goes to the transport, only failures
-that provably happened before the server accepted a message are retried,
-and rows of the window that were never tried go back to ``pending``.
+It owns claiming, parallel sending threads (one connection each),
+throttling, backoff and the edition's final status (through
+``digest.delivery.lifecycle``); the transport only sends bytes and the
+ledger writer (``digest.delivery.ledger``) makes each outcome durable.
+
+Semantics are at most once, and exact in practice: before each message its
+connection's thread hands the writer the previous message's outcome and the
+next row, and waits until both are committed (the row ``sending``, its claim
+re-checked) before ``MAIL FROM``. A crash therefore leaves at most one
+``unknown`` row per connection. Only failures that provably happened before
+the server accepted a message are retried; rows never tried go back to
+``pending``.
 """
 
 from __future__ import annotations
@@ -14,20 +20,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.core.db import transaction, utcnow
+from digest.core.db import is_transient, transaction, utcnow
 from digest.core.errors import DeliveryError, DigestError, SubscriberError
 from digest.core.models import Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import bounces, claims, hourly, lifecycle
+from digest.delivery import claims, hourly, lifecycle
+from digest.delivery.ledger import LedgerWriter, Outcome, retrying
 from digest.delivery.throttle import HourlyCapReached, RateLimit, backoff
 from digest.mail.message import MessageFactory, Recipient
-from digest.transports.base import NotSent, Rejected, Transport, Unknown
+from digest.transports.base import NotSent, Rejected, Transport, Unknown, Unsendable
 
+T = TypeVar("T")
 OnSent = Callable[[int], None]
 """Called with 1 after each message handed to the transport (a progress bar's ``advance``)."""
 
@@ -36,7 +45,6 @@ OnSent = Callable[[int], None]
 class DeliveryOptions:
     connections: int = 1
     claim_batch: int = 200
-    window: int = 20
     lease: float = 120.0
     max_attempts: int = 5
     backoff: float = 1.0
@@ -46,13 +54,13 @@ class DeliveryOptions:
     status_every: float = 0.5  # seconds between re-reads of the edition status (pause/cancel)
     hourly_max_wait: float = 60.0  # wait this long at most for the hourly cap, else stop for now
     max_rows: int = 0  # claim at most this many rows in this run (a queue chunk); 0 = all
+    write_give_up: float = 600.0  # keep retrying a failing ledger write this long (seconds)
 
     @classmethod
     def from_settings(cls, s: Settings) -> DeliveryOptions:
         return cls(
             connections=s.smtp_connections,
             claim_batch=s.claim_batch,
-            window=s.sending_window,
             lease=s.lease_seconds,
             max_attempts=s.max_attempts,
             backoff=s.backoff_seconds,
@@ -86,16 +94,6 @@ class SendSummary:
         return self.sent + self.failed + self.unknown
 
 
-@dataclass
-class Window:
-    """Outcomes of one window of rows, written in one transaction."""
-
-    sent: list[int] = field(default_factory=list)
-    failed: list[tuple[claims.Row, str, int | None]] = field(default_factory=list)
-    unknown: list[tuple[claims.Row, str]] = field(default_factory=list)
-    release: list[tuple[int, str | None]] = field(default_factory=list)
-
-
 class DeliveryManager:
     def __init__(
         self,
@@ -114,6 +112,10 @@ class DeliveryManager:
         self._fatal: BaseException | None = None
         self._status_at = 0.0
         self._budget = self.options.max_rows
+        self._stop: threading.Event | None = None
+
+    def _retrying(self, what: str, work: Callable[[], T]) -> T:
+        return retrying(what, work, give_up_after=self.options.write_give_up)
 
     def run(
         self, on_sent: OnSent | None = None, stop: threading.Event | None = None
@@ -125,8 +127,12 @@ class DeliveryManager:
         edition_id = self.messages.edition_id
         summary = SendSummary(edition_id)
         began = time.monotonic()
-        with transaction(self.factory) as s:
-            _, summary.recovered_unknown = claims.reap(s, edition_id)
+
+        def reap() -> int:
+            with transaction(self.factory) as s:
+                return claims.reap(s, edition_id)[1]
+
+        summary.recovered_unknown = self._retrying("reaping lapsed claims", reap)
         with self.factory() as s:
             counts = lifecycle.counts(s, edition_id)
             if self.options.hourly_limit:
@@ -137,10 +143,14 @@ class DeliveryManager:
         summary.total = sum(counts.values())
         summary.already_done = summary.total - counts.get(DeliveryState.PENDING, 0)
         self._stop = stop
+        self._writer = LedgerWriter(
+            self.factory,
+            lease=self.options.lease,
+            bounce_limit=self.options.bounce_limit,
+            give_up_after=self.options.write_give_up,
+        )
         threads = [
-            threading.Thread(
-                target=self._thread, args=(summary, on_sent), name=f"send-{i}", daemon=True
-            )
+            threading.Thread(target=self._thread, args=(on_sent,), name=f"send-{i}", daemon=True)
             for i in range(max(1, self.options.connections))
         ]
         try:
@@ -155,9 +165,17 @@ class DeliveryManager:
                 t.join()
             raise
         finally:
+            self._writer.close()
             self.transport.close()
-            with transaction(self.factory) as s:
-                summary.status = lifecycle.settle(s, edition_id).value
+            w = self._writer.written
+            summary.sent, summary.failed, summary.unknown = w.sent, w.failed, w.unknown
+            summary.bounced, summary.failures = w.bounced, w.failures
+
+            def settle() -> str:
+                with transaction(self.factory) as s:
+                    return lifecycle.settle(s, edition_id).value
+
+            summary.status = self._retrying("settling the edition's status", settle)
             summary.elapsed = time.monotonic() - began
         if self._fatal is not None:
             raise self._fatal
@@ -174,16 +192,27 @@ class DeliveryManager:
         now = time.monotonic()
         if now - self._status_at >= self.options.status_every:
             self._status_at = now
-            with self.factory() as s:
-                status = s.scalar(
-                    select(Edition.status).where(Edition.id == self.messages.edition_id)
-                )
+            try:
+                with self.factory() as s:
+                    status = s.scalar(
+                        select(Edition.status).where(Edition.id == self.messages.edition_id)
+                    )
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                return False  # the ledger writer retries its own writes; ask again later
             if status != EditionStatus.RUNNING:
                 self._halt.set()
                 return True
         return False
 
-    def _thread(self, summary: SendSummary, on_sent: OnSent | None) -> None:
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = exc
+        self._halt.set()
+
+    def _thread(self, on_sent: OnSent | None) -> None:
         o = self.options
         edition_id = self.messages.edition_id
         try:
@@ -191,16 +220,21 @@ class DeliveryManager:
                 size = self._take_budget(o.claim_batch)
                 if not size:
                     return
-                with transaction(self.factory) as s:
-                    claim = claims.claim(s, edition_id, size, o.lease)
+
+                def take(size: int = size) -> claims.Claim:
+                    with transaction(self.factory) as s:
+                        return claims.claim(s, edition_id, size, o.lease)
+
+                claim = self._retrying("claiming deliveries", take)
                 if not claim.rows:
                     return
-                self._send_claim(claim, summary, on_sent)
+                self._writer.hold(claim.token)
+                try:
+                    self._send_claim(claim, on_sent)
+                finally:
+                    self._writer.drop(claim.token)
         except BaseException as exc:
-            with self._lock:
-                if self._fatal is None:
-                    self._fatal = exc
-            self._halt.set()
+            self._fail(exc)
 
     def _take_budget(self, want: int) -> int:
         """How many rows the next claim may take (``max_rows`` bounds a whole run)."""
@@ -211,54 +245,39 @@ class DeliveryManager:
             self._budget -= n
         return n
 
-    def _send_claim(
-        self, claim: claims.Claim, summary: SendSummary, on_sent: OnSent | None
-    ) -> None:
-        o = self.options
+    def _send_claim(self, claim: claims.Claim, on_sent: OnSent | None) -> None:
         rows = claim.rows
-        renewed = time.monotonic()
-        done = Window()
-        held: set[int] = set()
         sender = self.messages.sender.addr_spec
+        previous: Outcome | None = None  # the last message's outcome, not yet written
         i = 0
         try:
-            while i < len(rows):
-                window = rows[i : i + o.window]
-                stopping = self._halted()
-                with transaction(self.factory) as s:
-                    self._record(s, claim.token, done, summary)
-                    done = Window()
-                    if time.monotonic() - renewed > o.lease / 3:
-                        claims.renew(s, claim.token, o.lease)
-                        renewed = time.monotonic()
-                    if stopping:
-                        claims.release(s, claim.token, [r.delivery_id for r in rows[i:]])
-                        i = len(rows)
-                        return
-                    held = claims.mark_sending(
-                        s, claim.token, [r.delivery_id for r in window], o.lease
-                    )
-                for r in window:
-                    if r.delivery_id not in held:
-                        continue  # lease lost: another worker or the reaper owns it now
-                    held.discard(r.delivery_id)
-                    if not self._may_send() or self._halt.is_set():
-                        done.release.append((r.delivery_id, None))
-                        continue
-                    self._deliver(r, sender, done, summary)
-                    if on_sent:
-                        on_sent(1)
-                i += len(window)
+            while i < len(rows) and not self._halted():
+                r = rows[i]
+                try:
+                    message = self.messages.build(Recipient(r.subscriber_id, r.email, r.name))
+                except SubscriberError as exc:
+                    self._writer.step(claim.token, previous)
+                    previous = Outcome(r, DeliveryState.FAILED, str(exc))
+                    i += 1
+                    continue
+                if not self._may_send():
+                    break
+                # Durable before MAIL FROM: the last outcome, and this row `sending`.
+                held = self._writer.step(claim.token, previous, mark=r.delivery_id)
+                previous = None
+                i += 1
+                if not held:
+                    continue  # lease lost: another sender or the reaper owns it now
+                previous, fatal = self._deliver(r, sender, message)
+                if on_sent:
+                    on_sent(1)
+                if fatal is not None:
+                    self._fail(fatal)
+                    break
         finally:
             # Whatever happens (a fatal error included), write what we know and
             # give back rows that never reached the transport.
-            for d in held:
-                done.release.append((d, None))
-            untried = [r.delivery_id for r in rows[i:]]
-            with transaction(self.factory) as s:
-                self._record(s, claim.token, done, summary)
-                if untried:
-                    claims.release(s, claim.token, untried)
+            self._writer.step(claim.token, previous, release=[r.delivery_id for r in rows[i:]])
 
     def _may_send(self) -> bool:
         """Wait for the rate limits; False means stop (SIGTERM, or the hourly cap is reached)."""
@@ -273,13 +292,12 @@ class DeliveryManager:
             self._halt.set()
             return False
 
-    def _deliver(self, r: claims.Row, sender: str, done: Window, summary: SendSummary) -> None:
-        to = Recipient(r.subscriber_id, r.email, r.name)
-        try:
-            message = self.messages.build(to)
-        except SubscriberError as exc:
-            done.failed.append((r, str(exc), None))
-            return
+    def _deliver(
+        self, r: claims.Row, sender: str, message: bytes
+    ) -> tuple[Outcome, BaseException | None]:
+        """Send one message (retrying what provably did not go out); its outcome, and
+        an error that should stop the whole send (the server refuses everyone)."""
+        pending = DeliveryState.PENDING
         last: Exception | None = None
         for attempt in range(1, self.options.max_attempts + 1):
             try:
@@ -287,57 +305,36 @@ class DeliveryManager:
             except Rejected as exc:
                 if exc.stage == "connect" and exc.permanent:
                     # The server refuses service to everyone: not this recipient's fault.
-                    done.release.append((r.delivery_id, str(exc)))
-                    raise DeliveryError(_server(self.transport), str(exc)) from None
+                    fatal = DeliveryError(_server(self.transport), str(exc))
+                    return Outcome(r, pending, str(exc)), fatal
                 if exc.permanent:
-                    done.failed.append((r, str(exc), exc.code))
-                    return
+                    return Outcome(r, DeliveryState.FAILED, str(exc), exc.code), None
                 last = exc  # 4xx before the server accepted: safe to try again
+            except Unsendable as exc:
+                return Outcome(r, DeliveryState.FAILED, str(exc)), None
             except NotSent as exc:
                 last = exc
             except Unknown as exc:
-                done.unknown.append((r, str(exc)))
-                return
-            except DigestError:
+                return Outcome(r, DeliveryState.UNKNOWN, str(exc)), None
+            except DigestError as exc:
                 # The transport cannot work at all (untrusted certificate, login
                 # refused, bad CA file): raised before this message went anywhere.
-                done.release.append((r.delivery_id, None))
-                raise
-            except BaseException:
-                # Interrupted mid-send: we cannot know whether it went out.
-                done.unknown.append((r, "interrupted while sending"))
-                raise
+                return Outcome(r, pending), exc
+            except BaseException as exc:
+                # Interrupted mid-send, or a transport fault we cannot place: the
+                # message may have gone out, so only an operator resends it.
+                return Outcome(r, DeliveryState.UNKNOWN, f"interrupted while sending: {exc!r}"), (
+                    exc if not isinstance(exc, Exception) else None
+                )
             else:
-                done.sent.append(r.delivery_id)
-                return
+                return Outcome(r, DeliveryState.SENT), None
             if attempt < self.options.max_attempts:
                 pause = backoff(attempt, self.options.backoff)
                 if self._halt.wait(pause) or (self._stop is not None and self._stop.is_set()):
-                    done.release.append((r.delivery_id, str(last)))
-                    return
+                    return Outcome(r, pending, str(last)), None
         if isinstance(last, Rejected) and last.stage != "connect":
-            done.failed.append((r, str(last), last.code))
-            return
-        done.release.append((r.delivery_id, str(last)))
-        raise DeliveryError(_server(self.transport), str(last))
-
-    def _record(self, s: Session, token: str, w: Window, summary: SendSummary) -> None:
-        claims.sent(s, token, w.sent)
-        for r, error, code in w.failed:
-            claims.failed(s, token, r.delivery_id, error, code)
-        for r, error in w.unknown:
-            claims.unknown(s, token, [r.delivery_id], error)
-        for delivery_id, why in w.release:
-            claims.release(s, token, [delivery_id], why)
-        hard = [r.subscriber_id for r, _, code in w.failed if code is not None and code >= 500]
-        bounced = bounces.mark_bounced(s, hard, self.options.bounce_limit)
-        with self._lock:
-            summary.sent += len(w.sent)
-            summary.failed += len(w.failed)
-            summary.unknown += len(w.unknown)
-            summary.bounced += len(bounced)
-            summary.failures += [(r.email, error) for r, error, _ in w.failed]
-            summary.failures += [(r.email, error) for r, error in w.unknown]
+            return Outcome(r, DeliveryState.FAILED, str(last), last.code), None
+        return Outcome(r, pending, str(last)), DeliveryError(_server(self.transport), str(last))
 
 
 def _server(transport: Transport) -> str:

@@ -35,6 +35,12 @@ class NotSent(SendFailure):
     """Provably not accepted (e.g. no connection, or it dropped before DATA): safe to retry."""
 
 
+class Unsendable(SendFailure):
+    """Provably not sent, and sending it again as it is would fail the same way
+    (e.g. an address the server cannot take without SMTPUTF8): a failure of
+    this message only."""
+
+
 class Unknown(SendFailure):
     """The server may or may not have accepted it (e.g. a drop after the final dot)."""
 

@@ -1,0 +1,250 @@
+"""The ledger writer: every message's outcome is durable before its connection moves on.
+
+Each sending thread hands the writer one ``Step`` before each message: the
+outcome of its previous message and the row it is about to send. The writer
+commits a step (and any others that arrived meanwhile: a group commit) in one
+transaction — the previous outcome written, the next row ``sending`` after
+re-checking that its claim still holds it — and only then lets the thread
+send. So a crash at any moment leaves at most one row per connection whose
+outcome is not written, and that row is the one whose final dot may have
+reached the server.
+
+The writer also renews the leases of every claim its threads hold, by the
+database's clock, a third of a lease apart, so a slow server or a rate limit
+never lets a held row lapse. A write that fails for a transient reason (a
+lost connection, SQLite busy past its timeout) is retried with a capped
+backoff; the outcomes stay in memory until a commit has taken them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.core.db import first_line, is_transient, transaction
+from digest.core.errors import DeliveryError
+from digest.core.status import DeliveryState
+from digest.delivery import bounces, claims
+
+log = logging.getLogger("digest.delivery")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: sent, failed, unknown, or back to pending (not sent)."""
+
+    row: claims.Row
+    state: DeliveryState
+    error: str | None = None
+    code: int | None = None
+
+
+@dataclass
+class Written:
+    """What the commits so far changed (the summary counts only this)."""
+
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    bounced: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    token: str
+    outcome: Outcome | None
+    mark: int | None
+    release: list[int]
+    done: threading.Event = field(default_factory=threading.Event)
+    held: bool = False
+    written: bool = False
+
+
+def retrying(
+    what: str,
+    work: Callable[[], T],
+    *,
+    give_up_after: float,
+    first_pause: float = 0.05,
+    max_pause: float = 5.0,
+) -> T:
+    """Run ``work`` again after transient database errors, with a capped backoff.
+
+    One log line per failure; after ``give_up_after`` seconds of failures a
+    DeliveryError (one line, no traceback) says what could not be written.
+    """
+    pause = first_pause
+    began = time.monotonic()
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            waited = time.monotonic() - began
+            if waited >= give_up_after:
+                raise DeliveryError(
+                    "database", f"{what}: still failing after {waited:.0f}s: {first_line(exc)}"
+                ) from None
+            log.warning("%s failed (%s); retrying in %.2fs", what, first_line(exc), pause)
+            time.sleep(pause)
+            pause = min(max_pause, pause * 2)
+
+
+class LedgerWriter:
+    """One thread that writes every sending thread's steps, a few per commit."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        lease: float,
+        bounce_limit: int,
+        give_up_after: float,
+    ) -> None:
+        self.factory = factory
+        self.lease = lease
+        self.bounce_limit = bounce_limit
+        self.give_up_after = give_up_after
+        self.written = Written()
+        self._steps: list[Step] = []
+        self._tokens: set[str] = set()
+        self._renewed = time.monotonic()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    # -- what sending threads call ------------------------------------------
+
+    def hold(self, token: str) -> None:
+        """Keep renewing this claim's lease until ``drop``."""
+        with self._cond:
+            self._tokens.add(token)
+
+    def drop(self, token: str) -> None:
+        with self._cond:
+            self._tokens.discard(token)
+
+    def step(
+        self,
+        token: str,
+        outcome: Outcome | None,
+        mark: int | None = None,
+        release: list[int] | None = None,
+    ) -> bool:
+        """Write ``outcome`` and mark row ``mark`` sending; True if the claim still holds it.
+
+        Blocks until committed; raises DeliveryError if the database stayed unwritable.
+        """
+        if outcome is None and mark is None and not release:
+            return False
+        step = Step(token, outcome, mark, release or [])
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            self._steps.append(step)
+            self._cond.notify_all()
+        step.done.wait()
+        if not step.written:
+            with self._cond:
+                assert self._error is not None
+                raise self._error
+        return step.held
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    # -- the writer thread --------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._steps and not self._closed and not self._renew_due():
+                    self._cond.wait(self._until_renewal())
+                if self._closed and not self._steps:
+                    return
+                batch, self._steps = self._steps, []
+                tokens = list(self._tokens) if self._renew_due() else []
+            try:
+                retrying(
+                    f"writing {len(batch)} delivery outcome(s)",
+                    lambda b=batch, t=tokens: self._write(b, t),  # type: ignore[misc]
+                    give_up_after=self.give_up_after,
+                )
+            except BaseException as exc:
+                with self._cond:
+                    self._error = exc
+                    failed, self._steps = batch + self._steps, []
+                for step in failed:
+                    step.done.set()
+                continue
+            if tokens:
+                self._renewed = time.monotonic()
+            for step in batch:
+                step.done.set()
+
+    def _renew_due(self) -> bool:
+        return bool(self._tokens) and time.monotonic() - self._renewed >= self.lease / 3
+
+    def _until_renewal(self) -> float:
+        return max(0.01, self.lease / 3 - (time.monotonic() - self._renewed))
+
+    def _write(self, batch: list[Step], tokens: list[str]) -> None:
+        written = Written()
+        with transaction(self.factory) as s:
+            if tokens:
+                claims.renew(s, tokens, self.lease)
+            hard: list[int] = []
+            for step in batch:
+                o = step.outcome
+                if o is not None:
+                    self._write_outcome(s, step.token, o, written)
+                    if o.state == DeliveryState.FAILED and o.code is not None and o.code >= 500:
+                        hard.append(o.row.subscriber_id)
+                if step.release:
+                    claims.release(s, step.token, step.release)
+            written.bounced = len(bounces.mark_bounced(s, hard, self.bounce_limit))
+            held: dict[int, bool] = {}
+            for step in batch:
+                if step.mark is not None:
+                    got = claims.mark_sending(s, step.token, [step.mark], self.lease)
+                    held[id(step)] = step.mark in got
+        # Committed: only now do the outcomes count, and may the threads go on.
+        for step in batch:
+            step.held = held.get(id(step), False)
+            step.written = True
+        w = self.written
+        w.sent += written.sent
+        w.failed += written.failed
+        w.unknown += written.unknown
+        w.bounced += written.bounced
+        w.failures += written.failures
+
+    @staticmethod
+    def _write_outcome(s: Session, token: str, o: Outcome, written: Written) -> None:
+        d = o.row.delivery_id
+        if o.state == DeliveryState.SENT:
+            written.sent += claims.sent(s, token, [d])
+        elif o.state == DeliveryState.FAILED:
+            if claims.failed(s, token, d, o.error or "", o.code):
+                written.failed += 1
+                written.failures.append((o.row.email, o.error or ""))
+        elif o.state == DeliveryState.UNKNOWN:
+            if claims.unknown(s, token, [d], o.error or ""):
+                written.unknown += 1
+                written.failures.append((o.row.email, o.error or ""))
+        else:
+            claims.release(s, token, [d], o.error)
