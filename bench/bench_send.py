@@ -108,7 +108,7 @@ def one_size(n: int, port: int) -> dict[str, float]:
             lifecycle.start(s, edition, factory.domain)
         ledger_s = time.perf_counter() - began
         transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", port))
-        options = DeliveryOptions(connections=CONNECTIONS, claim_batch=500, window=50)
+        options = DeliveryOptions(connections=CONNECTIONS, claim_batch=500)
         began = time.perf_counter()
         summary = DeliveryManager(sessions, transport, factory, options).run()
         send_s = time.perf_counter() - began

@@ -14,6 +14,7 @@ Creating rows and changing an edition's status live in
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Integer, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, CursorResult, Integer, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import db_time, utcnow
@@ -318,3 +319,74 @@ def release(session: Session, token: str, ids: Sequence[int], error: str | None 
         )
         .execution_options(synchronize_session=False),
     )
+
+
+# -- per-message writes: the ledger writer's hot path ------------------------
+#
+# One row at a time, with statements built once and run on the session's
+# connection (no ORM bookkeeping): a send writes two of these per message.
+
+_T: Any = Delivery.__table__
+_HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)
+
+
+@functools.lru_cache(maxsize=16)
+def _mark_statement(lease: float) -> Any:
+    return (
+        update(_T)
+        .where(_T.c.id == bindparam("d"), _T.c.claim_token == bindparam("tok"))
+        .where(_T.c.state.in_(_HELD))
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=_T.c.attempts + case((_T.c.state == DeliveryState.CLAIMED, 1), else_=0),
+            lease_expires_at=db_time(lease),
+            updated_at=bindparam("now"),
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _outcome_statement(state: DeliveryState) -> Any:
+    """sent/unknown only from ``sending``; failed from either held state; pending = release."""
+    where = [_T.c.id == bindparam("d"), _T.c.claim_token == bindparam("tok")]
+    if state in (DeliveryState.SENT, DeliveryState.UNKNOWN):
+        where.append(_T.c.state == DeliveryState.SENDING)
+    else:
+        where.append(_T.c.state.in_(_HELD))
+    values: dict[str, Any] = {
+        "state": state,
+        "updated_at": bindparam("now"),
+        "last_error": bindparam("error"),
+        "claim_token": None,
+        "lease_expires_at": None,
+    }
+    if state == DeliveryState.SENT:
+        values["sent_at"] = bindparam("now")
+    if state == DeliveryState.FAILED:
+        values["reply_code"] = bindparam("code")
+    if state == DeliveryState.PENDING:
+        values["claimed_by"] = None
+    return update(_T).where(*where).values(**values)
+
+
+def mark_one(conn: Connection, token: str, delivery_id: int, lease: float) -> bool:
+    """claimed → sending for one row, if this claim still holds it (see ``mark_sending``)."""
+    params = {"d": delivery_id, "tok": token, "now": utcnow()}
+    result = conn.execute(_mark_statement(float(lease)), params)
+    return bool(result.rowcount)
+
+
+def write_outcome(
+    conn: Connection,
+    token: str,
+    delivery_id: int,
+    state: DeliveryState,
+    error: str | None = None,
+    code: int | None = None,
+) -> bool:
+    """One message's outcome (``pending`` gives the row back); False if the claim lost it."""
+    params: dict[str, Any] = {"d": delivery_id, "tok": token, "now": utcnow(), "error": error}
+    if state == DeliveryState.FAILED:
+        params["code"] = code
+    result = conn.execute(_outcome_statement(state), params)
+    return bool(result.rowcount)

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.core.db import first_line, is_transient, transaction
+from digest.core.db import first_line, is_transient
 from digest.core.errors import DeliveryError
 from digest.core.status import DeliveryState
 from digest.delivery import bounces, claims
@@ -121,6 +122,7 @@ class LedgerWriter:
         self._cond = threading.Condition()
         self._closed = False
         self._error: BaseException | None = None
+        self._conn: Connection | None = None
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
@@ -175,6 +177,8 @@ class LedgerWriter:
                 while not self._steps and not self._closed and not self._renew_due():
                     self._cond.wait(self._until_renewal())
                 if self._closed and not self._steps:
+                    if self._conn is not None:
+                        self._conn.close()
                     return
                 batch, self._steps = self._steps, []
                 tokens = list(self._tokens) if self._renew_due() else []
@@ -202,26 +206,42 @@ class LedgerWriter:
     def _until_renewal(self) -> float:
         return max(0.01, self.lease / 3 - (time.monotonic() - self._renewed))
 
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            engine = self.factory.kw["bind"]
+            self._conn = engine.connect()
+        return self._conn
+
     def _write(self, batch: list[Step], tokens: list[str]) -> None:
         written = Written()
-        with transaction(self.factory) as s:
-            if tokens:
-                claims.renew(s, tokens, self.lease)
-            hard: list[int] = []
-            for step in batch:
-                o = step.outcome
-                if o is not None:
-                    self._write_outcome(s, step.token, o, written)
-                    if o.state == DeliveryState.FAILED and o.code is not None and o.code >= 500:
-                        hard.append(o.row.subscriber_id)
-                if step.release:
-                    claims.release(s, step.token, step.release)
-            written.bounced = len(bounces.mark_bounced(s, hard, self.bounce_limit))
-            held: dict[int, bool] = {}
-            for step in batch:
-                if step.mark is not None:
-                    got = claims.mark_sending(s, step.token, [step.mark], self.lease)
-                    held[id(step)] = step.mark in got
+        held: dict[int, bool] = {}
+        conn = self._connection()
+        try:
+            with conn.begin():
+                if tokens:
+                    with Session(bind=conn) as s:
+                        claims.renew(s, tokens, self.lease)
+                hard: list[int] = []
+                for step in batch:
+                    o = step.outcome
+                    if o is not None:
+                        self._write_outcome(conn, step.token, o, written)
+                        if o.state == DeliveryState.FAILED and (o.code or 0) >= 500:
+                            hard.append(o.row.subscriber_id)
+                    for d in step.release:
+                        claims.write_outcome(conn, step.token, d, DeliveryState.PENDING)
+                if hard:
+                    with Session(bind=conn) as s:
+                        bounced = bounces.mark_bounced(s, hard, self.bounce_limit)
+                        s.flush()
+                    written.bounced = len(bounced)
+                for step in batch:
+                    if step.mark is not None:
+                        held[id(step)] = claims.mark_one(conn, step.token, step.mark, self.lease)
+        except BaseException:
+            conn.close()  # a fresh connection for the retry
+            self._conn = None
+            raise
         # Committed: only now do the outcomes count, and may the threads go on.
         for step in batch:
             step.held = held.get(id(step), False)
@@ -234,17 +254,14 @@ class LedgerWriter:
         w.failures += written.failures
 
     @staticmethod
-    def _write_outcome(s: Session, token: str, o: Outcome, written: Written) -> None:
-        d = o.row.delivery_id
+    def _write_outcome(c: Connection, token: str, o: Outcome, written: Written) -> None:
+        if not claims.write_outcome(c, token, o.row.delivery_id, o.state, o.error, o.code):
+            return  # the claim lost this row (reaped); whoever holds it now decides
         if o.state == DeliveryState.SENT:
-            written.sent += claims.sent(s, token, [d])
+            written.sent += 1
         elif o.state == DeliveryState.FAILED:
-            if claims.failed(s, token, d, o.error or "", o.code):
-                written.failed += 1
-                written.failures.append((o.row.email, o.error or ""))
+            written.failed += 1
+            written.failures.append((o.row.email, o.error or ""))
         elif o.state == DeliveryState.UNKNOWN:
-            if claims.unknown(s, token, [d], o.error or ""):
-                written.unknown += 1
-                written.failures.append((o.row.email, o.error or ""))
-        else:
-            claims.release(s, token, [d], o.error)
+            written.unknown += 1
+            written.failures.append((o.row.email, o.error or ""))
