@@ -251,7 +251,7 @@ def dry_run(
             messages = prepare(settings, view, edition_id)
             problems = check_edition(settings, view, edition_id, messages)
             if problems and not force:
-                raise CheckFailed(edition_id or 0, problems)
+                raise CheckFailed(edition_id, problems)
             _refuse_without_subscribers(s, edition_id)
             people = [
                 (email, name) for _, email, name, _ in s.execute(audience.active_subscribers())
