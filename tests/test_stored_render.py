@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -20,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.core.db import alembic_config, make_engine, session_factory, upgrade
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.delivery import service
+from digest.delivery import lifecycle, service
 from digest.delivery.manager import DeliveryOptions
+from digest.editions import assemble
+from digest.render.edition import Rendered, stored_render
 from digest.transports.factory import open_transport
 from digest.web.app import create_app
 
@@ -218,3 +221,48 @@ def test_migrations_0010_keeps_started_editions_which_then_render_live(
         assert "Old Headline" in client.get("/archive").text
     finally:
         engine.dispose()
+
+
+def test_stored_render_a_worker_resumes_from_it_without_a_new_check(
+    ready: Cli, captured: Captured
+) -> None:
+    templates = own_templates(ready)
+    ready("stories", "import", str(REFERENCE_STORY))
+    for i in range(5):
+        ready("subscribers", "add", f"reader{i}@example.com")
+    ready("edition", "build")
+    settings = ready.settings()
+    with database(settings) as factory:
+        service.send_edition(settings, factory, "1", open_transport(settings), options=FIRST_PART)
+    edit_templates(templates)  # a fresh check of these would fail
+    ready("worker", "--once")
+    assert "finished" in ready("status", "1").output
+    messages = captured.messages()
+    assert len(messages) == 5 and len({bodies(m) for m in messages}) == 1
+    assert all(MARKER not in part for m in messages for part in bodies(m))
+
+
+def test_stored_render_two_concurrent_starts_keep_one_render(ready: Cli) -> None:
+    ready("stories", "import", str(REFERENCE_STORY))
+    ready("subscribers", "add", "reader@example.com")
+    ready("edition", "build")
+    settings = ready.settings()
+    with database(settings) as factory:
+        gate = threading.Barrier(2)
+        renders: list[Rendered] = []
+
+        def opener() -> None:
+            gate.wait()
+            _, messages, _ = service.open_send(settings, factory, "1")
+            renders.append(messages.rendered)
+
+        threads = [threading.Thread(target=opener) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with factory() as s:
+            stored = stored_render(assemble.get(s, "1"))
+            rows = lifecycle.counts(s, 1)
+    assert len(renders) == 2 and renders[0] == renders[1] == stored
+    assert sum(rows.values()) == 1

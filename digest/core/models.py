@@ -20,7 +20,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
 from digest.core.status import DeliveryState, EditionStatus, RunOutcome
@@ -126,11 +126,11 @@ class Edition(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The render its messages are built from, stored when sending starts (NULL for a
     # draft, and for editions started before migration 0010: those render live).
-    # HTML and text are deferred: listings never load them.
+    # HTML and text are deferred (loaded together on first use): listings never load them.
     rendered_subject: Mapped[str | None] = mapped_column(Text)
     rendered_preheader: Mapped[str | None] = mapped_column(Text)
-    rendered_html: Mapped[str | None] = deferred(mapped_column(Text))
-    rendered_text: Mapped[str | None] = deferred(mapped_column(Text))
+    rendered_html: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
+    rendered_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
     rendered_placeholders: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # Started with `send --force` over these pre-send check problems.
     check_forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
