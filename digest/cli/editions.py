@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from digest.cli.app import App, emit_json, pass_app
 from digest.core.errors import DigestError
-
-if TYPE_CHECKING:
-    from digest.render.edition import EditionView
 
 
 @click.group()
@@ -69,7 +66,11 @@ def edition_list(app: App, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def edition_show(app: App, ref: str, as_json: bool) -> None:
-    """Show one edition (REF: an id or 'latest') and its stories in order."""
+    """Show one edition (REF: an id or 'latest') and its stories in order.
+
+    Says so when its send was started with --force over pre-send check problems.
+    """
+    from digest.delivery.report import forced_line
     from digest.editions import assemble
 
     with app.factory() as s:
@@ -78,21 +79,28 @@ def edition_show(app: App, ref: str, as_json: bool) -> None:
             "id": e.id,
             "status": e.status.value,
             "created_at": e.created_at.isoformat(),
+            "started_at": e.started_at.isoformat() if e.started_at else None,
+            "check_forced": e.check_forced,
+            "check_problems": list(e.check_problems or []),
             "stories": [st.as_dict() for st in e.stories],
         }
     if as_json:
         emit_json(data)
         return
     click.echo(f"edition {data['id']} ({data['status']}), created {data['created_at']}")
+    forced = forced_line(data)
+    if forced:
+        click.echo(f"  {forced}")
     for i, st in enumerate(data["stories"], start=1):
         click.echo(f"{i:>3}. {st['headline']}")
 
 
-def _rendered_output(app: App, view: EditionView, fmt: str) -> bytes:
+def _rendered_output(app: App, ref: str, fmt: str) -> bytes:
     """The sample recipient's message, made exactly as sending makes it."""
-    from digest.mail.message import SAMPLE_RECIPIENT, parts_of, prepare
+    from digest.delivery.service import prepare_ref
+    from digest.mail.message import SAMPLE_RECIPIENT, parts_of
 
-    message = prepare(app.settings, view).build(SAMPLE_RECIPIENT)
+    message = prepare_ref(app.settings, app.factory, ref).messages.build(SAMPLE_RECIPIENT)
     if fmt == "eml":
         return message
     text, html = parts_of(message)
@@ -117,11 +125,7 @@ def preview(app: App, ref: str, fmt: str, output: Path | None) -> None:
     REF is an edition id, 'latest', or 'next' (the stories not yet in an
     edition, rendered without building anything).
     """
-    from digest.editions import assemble
-
-    with app.factory() as s:
-        view = assemble.view(s, ref)
-    data = _rendered_output(app, view, fmt)
+    data = _rendered_output(app, ref, fmt)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return
@@ -143,14 +147,10 @@ def check(app: App, ref: str) -> None:
     List-Unsubscribe headers are missing, a link is not http(s), template
     syntax was left unrendered, or MJML compilation failed.
     """
-    from digest.editions import assemble
-    from digest.mail.check import check_edition
+    from digest.delivery.service import check_ref
 
-    with app.factory() as s:
-        view = assemble.view(s, ref)
-    edition_id = view.number if ref != "next" else None
-    problems = check_edition(app.settings, view, edition_id)
-    label = f"edition {view.number}" if view.number is not None else "next edition"
+    number, problems = check_ref(app.settings, app.factory, ref)
+    label = f"edition {number}" if number is not None else "next edition"
     if problems:
         for problem in problems:
             click.echo(f"{label}: {problem}")

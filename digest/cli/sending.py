@@ -110,7 +110,11 @@ def describe(s: SendSummary) -> str:
     "--now", "now", is_flag=True, help="Build an edition from the new stories and send it."
 )
 @click.option("--to", "to", metavar="EMAIL", help="Send a test to this one address; no ledger.")
-@click.option("--dry-run", is_flag=True, help="Show who would get what; send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="List exactly whom this send would mail, and what; send nothing, store nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
 @click.option("--force", is_flag=True, help="Send even if the pre-send check finds problems.")
 @click.option(
@@ -134,8 +138,9 @@ def send(
 
     --now builds an edition from the new stories first and sends it (nothing
     new: nothing is sent). --to EMAIL sends REF (or 'next') to one address
-    as a test and records nothing. --dry-run lists who would get which
-    message and sends nothing.
+    as a test and records nothing. --dry-run lists exactly whom the same
+    command would mail (with --force and --retry as given) and sends
+    nothing; it refuses where the send would refuse.
 
     The edition is checked first (see `digest check`); on problems nothing is
     sent unless --force. One message per subscriber, recorded in the delivery
@@ -161,7 +166,7 @@ def send(
         click.echo(f"test message {message_id} sent to {to} (not recorded in the ledger)")
         return
     if dry_run:
-        _print_dry_run(app, ref, now, as_json)
+        _print_dry_run(app, ref, now, as_json, force, DeliveryState(retry) if retry else None)
         return
     if now:
         with transaction(app.factory) as s:
@@ -190,10 +195,12 @@ def send(
         raise SystemExit(1)
 
 
-def _print_dry_run(app: App, ref: str, now: bool, as_json: bool) -> None:
-    from digest.delivery import manual
+def _print_dry_run(
+    app: App, ref: str, now: bool, as_json: bool, force: bool, retry: DeliveryState | None
+) -> None:
+    from digest.delivery import service
 
-    plan = manual.dry_run(app.settings, app.factory, "next" if now else ref)
+    plan = service.dry_run(app.settings, app.factory, "next" if now else ref, force, retry)
     if as_json:
         emit_json(
             {
@@ -260,7 +267,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     With no REF: the schedule (next slot, last run of each clock job and its
     outcome) and the latest edition.
     """
-    from digest.delivery.report import status_report
+    from digest.delivery.report import forced_line, status_report
     from digest.editions import assemble
     from digest.processes.clock import describe_schedule
 
@@ -297,6 +304,9 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     click.echo(line)
     if data.get("waiting"):
         click.echo(f"  waiting: {data['waiting']}")
+    forced = forced_line(data)
+    if forced:
+        click.echo(f"  {forced}")
     for err in data["last_errors"]:
         click.echo(f"  {err['email']} ({err['state']}): {err['error']}")
 

@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
@@ -113,6 +124,17 @@ class Edition(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The render its messages are built from, stored when sending starts (NULL for a
+    # draft, and for editions started before migration 0010: those render live).
+    # HTML and text are deferred (loaded together on first use): listings never load them.
+    rendered_subject: Mapped[str | None] = mapped_column(Text)
+    rendered_preheader: Mapped[str | None] = mapped_column(Text)
+    rendered_html: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
+    rendered_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
+    rendered_placeholders: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Started with `send --force` over these pre-send check problems.
+    check_forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    check_problems: Mapped[list[str] | None] = mapped_column(JSON)
 
     placements: Mapped[list[EditionStory]] = relationship(
         back_populates="edition", order_by="EditionStory.position"

@@ -7,7 +7,7 @@ edition's rows per delivery state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +18,11 @@ from digest.core.db import utcnow
 from digest.core.errors import EditionError, EditionNotFound
 from digest.core.models import Delivery, Edition
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
+from digest.delivery import audience
 from digest.delivery.claims import rows_updated
 from digest.editions.slots import local_instant
 from digest.mail.message import message_id
-from subscribers.models import Subscriber
-from subscribers.status import SubscriberStatus
+from digest.render.edition import Rendered, render_columns
 
 INSERT_BATCH = 5000
 
@@ -33,27 +33,34 @@ def start(
     domain: str,
     local_slot: datetime | None = None,
     default_zone: str = "UTC",
+    *,
+    rendered: Rendered | None = None,
+    forced_over: Sequence[str] = (),
 ) -> bool:
     """Move a draft edition to running and create a row per active subscriber, once.
 
     The conditional UPDATE makes two concurrent starts harmless: only one
-    creates rows. With ``local_slot`` (a wall-clock time) each row waits
-    until that time in its subscriber's zone (``default_zone`` when unset).
-    Returns True when this call started the edition.
+    creates rows, and only its ``rendered`` is stored with the edition (what
+    every later sender builds its messages from). ``forced_over``: the
+    pre-send check's problems that ``send --force`` overrode, recorded with
+    it. With ``local_slot`` (a wall-clock time) each row waits until that
+    time in its subscriber's zone (``default_zone`` when unset). Returns True
+    when this call started the edition.
     """
+    values: dict[str, Any] = {"status": EditionStatus.RUNNING, "started_at": utcnow()}
+    if rendered is not None:
+        values |= render_columns(rendered)
+    if forced_over:
+        values |= {"check_forced": True, "check_problems": list(forced_over)}
     started = rows_updated(
         session,
         update(Edition)
         .where(Edition.id == edition.id, Edition.status == EditionStatus.DRAFT)
-        .values(status=EditionStatus.RUNNING, started_at=utcnow()),
+        .values(**values),
     )
     if not started:
         return False
-    people = session.execute(
-        select(Subscriber.id, Subscriber.timezone)
-        .where(Subscriber.status == SubscriberStatus.ACTIVE)
-        .order_by(Subscriber.id)
-    ).all()
+    people = [(sid, zone) for sid, _, _, zone in session.execute(audience.active_subscribers())]
     ids = [sid for sid, _ in people]
     waits: dict[int, datetime] = {}
     if local_slot is not None:

@@ -23,7 +23,8 @@ def status_report(
     """A JSON-ready report on one edition's deliveries.
 
     ``waiting`` says why a running send with pending rows is held back (the
-    hourly cap, ``hourly_limit``), or is None.
+    hourly cap, ``hourly_limit``), or is None. ``check_forced``: the send was
+    started with --force over ``check_problems``.
     """
     counts = lifecycle.counts(session, edition.id)
     now = utcnow()
@@ -59,8 +60,19 @@ def status_report(
         "rate": round(rate, 1) if running else 0.0,
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "waiting": waiting,
+        "check_forced": edition.check_forced,
+        "check_problems": list(edition.check_problems or []),
         "last_errors": [
             {"email": email, "state": DeliveryState(state).value, "error": error or ""}
             for email, state, error in last
         ],
     }
+
+
+def forced_line(report: dict[str, Any]) -> str | None:
+    """The one line saying the pre-send check was overridden, or None."""
+    if not report.get("check_forced"):
+        return None
+    problems = report.get("check_problems") or []
+    listed = "; ".join(problems[:3]) + ("; …" if len(problems) > 3 else "")
+    return f"pre-send check overridden with --force ({len(problems)} problems: {listed})"

@@ -1,30 +1,40 @@
 """Sending an edition: what the CLI, the web app, the clock, the queue and the demo call.
 
 ``open_send`` does everything before the first message (render once, check,
-start the edition, retry, reap); ``send_opened`` runs a ``DeliveryManager``
-over what it opened; ``send_edition`` is both. ``editions_with_pending`` is
-what a worker picks up.
+start the edition and store its render, retry, reap); ``send_opened`` runs a
+``DeliveryManager`` over what it opened; ``send_edition`` is both.
+``editions_with_pending`` is what a worker picks up. ``prepare_ref`` and
+``check_ref`` are what previews and checks build from (the stored render
+of a started edition); ``dry_run`` lists whom a send would mail.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
-from digest.core.errors import EditionError
+from digest.core.errors import EditionError, RenderError
 from digest.core.models import Delivery, Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import claims, lifecycle
+from digest.delivery import audience, claims, lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, OnSent, SendSummary
 from digest.editions import assemble
 from digest.mail.check import CheckFailed, check_edition
-from digest.mail.message import MessageFactory, prepare
+from digest.mail.message import (
+    SAMPLE_RECIPIENT,
+    MessageFactory,
+    from_render,
+    prepare,
+    prepare_edition,
+)
+from digest.render.edition import EditionView, Rendered, stored_render
 from digest.transports.base import Transport
 from subscribers import service as subscribers
 
@@ -84,39 +94,198 @@ def open_send(
 ) -> tuple[int, MessageFactory, int]:
     """Everything before the first message: render, check, open the ledger, retry, reap.
 
-    Returns (edition id, the message factory, pending rows). A queue defers
-    chunk tasks after this instead of sending in-process.
+    A draft is rendered and checked here, and its render is stored as it
+    starts; an edition already started is built from that stored render, with
+    no render and no check (the check ran, or was overridden with --force, at
+    its start). Returns (edition id, the message factory, pending rows). A
+    queue defers chunk tasks after this instead of sending in-process.
     """
     domain = settings.sender.domain or "localhost"
     with transaction(factory) as s:
-        edition = assemble.get(s, ref)
-        if edition.status == EditionStatus.CANCELLED:
-            raise EditionError(f"edition {edition.id} is cancelled", edition.id)
-        if edition.status == EditionStatus.PAUSED:
-            raise EditionError(
-                f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
+        edition = _sendable(s, ref)
+        if edition.status == EditionStatus.DRAFT:
+            view = assemble.view_of(edition)
+            # Render and check before opening the ledger: a failure leaves the edition a draft.
+            messages = prepare(settings, view, edition.id)
+            problems = check_edition(settings, view, edition.id, messages)
+            if problems and not force:
+                raise CheckFailed(edition.id, problems)
+            _refuse_without_subscribers(s, edition.id)
+            started = lifecycle.start(
+                s,
+                edition,
+                domain,
+                local_slot,
+                settings.timezone,
+                rendered=messages.rendered,
+                forced_over=problems,
             )
-        if not edition.placements:
-            raise EditionError(f"edition {edition.id} has no stories", edition.id)
-        view = assemble.view_of(edition)
-        # Render and check before opening the ledger: a failure leaves the edition a draft.
-        messages = prepare(settings, view, edition.id)
-        problems = check_edition(settings, view, edition.id, messages)
-        if problems and not force:
-            raise CheckFailed(edition.id, problems)
-        if edition.status == EditionStatus.DRAFT and not subscribers.count_active(s):
-            raise EditionError(
-                f"edition {edition.id}: no active subscribers, nothing sent;"
-                " the edition stays a draft",
-                edition.id,
-            )
-        lifecycle.start(s, edition, domain, local_slot, settings.timezone)
+            if not started:  # another sender started it first: build from its render
+                s.expire(edition)
+                messages = started_messages(settings, edition)
+        else:
+            messages = started_messages(settings, edition)
         if retry is not None:
             lifecycle.retry(s, edition.id, retry)
     with transaction(factory) as s:
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
+
+
+def _sendable(session: Session, ref: str) -> Edition:
+    """Edition ``ref`` if a send may go on with it; the refusals a real send and a dry run share."""
+    edition = assemble.get(session, ref)
+    if edition.status == EditionStatus.CANCELLED:
+        raise EditionError(f"edition {edition.id} is cancelled", edition.id)
+    if edition.status == EditionStatus.PAUSED:
+        raise EditionError(
+            f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
+        )
+    if not edition.placements:
+        raise EditionError(f"edition {edition.id} has no stories", edition.id)
+    return edition
+
+
+def _refuse_without_subscribers(session: Session, edition_id: int | None) -> None:
+    if subscribers.count_active(session):
+        return
+    if edition_id is None:
+        raise EditionError("next edition: no active subscribers, nothing would be sent")
+    raise EditionError(
+        f"edition {edition_id}: no active subscribers, nothing sent; the edition stays a draft",
+        edition_id,
+    )
+
+
+def started_messages(settings: Settings, edition: Edition) -> MessageFactory:
+    """A started edition's message factory, from the render stored when it started.
+
+    Editions started before that render was stored (migration 0010) render live.
+    """
+    stored = stored_render(edition)
+    if stored is not None:
+        return from_render(settings, stored, edition.id)
+    return prepare(settings, assemble.view_of(edition), edition.id)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An edition as its messages are built: what previews, checks and test sends share."""
+
+    view: EditionView
+    messages: MessageFactory
+    edition_id: int | None  # None for ``next``
+    stored: bool  # built from the render stored when the edition started
+
+
+def prepare_ref(
+    settings: Settings, factory: sessionmaker[Session], ref: str, *, test_send: bool = False
+) -> Prepared:
+    """Edition ``ref`` (an id, 'latest' or 'next') ready to build messages.
+
+    A started edition uses the render stored at its start (templates edited
+    since change nothing); a draft and ``next`` render live (RenderError on
+    a broken template).
+    """
+    view, edition_id, stored = _load(factory, ref)
+    messages = prepare_edition(settings, view, stored, edition_id, test_send=test_send)
+    return Prepared(view, messages, edition_id, stored is not None)
+
+
+def check_ref(
+    settings: Settings, factory: sessionmaker[Session], ref: str
+) -> tuple[int | None, list[str]]:
+    """The pre-send check of edition ``ref`` (of its stored render once it started).
+
+    Returns the edition's id (None for 'next') and one line per problem; a
+    template or MJML failure is a problem, not an error.
+    """
+    view, edition_id, stored = _load(factory, ref)
+    try:
+        messages = prepare_edition(settings, view, stored, edition_id)
+    except RenderError as exc:
+        return edition_id, [str(exc)]
+    return edition_id, check_edition(settings, view, edition_id, messages)
+
+
+def _load(
+    factory: sessionmaker[Session], ref: str
+) -> tuple[EditionView, int | None, Rendered | None]:
+    with factory() as s:
+        if ref == "next":
+            return assemble.view(s, ref), None, None
+        edition = assemble.get(s, ref)
+        return assemble.view_of(edition), edition.id, stored_render(edition)
+
+
+@dataclass
+class DryRun:
+    edition: str
+    subject: str
+    size: int
+    stories: int
+    recipients: list[tuple[str, str]] = field(default_factory=list)
+    already_done: int = 0
+
+
+def dry_run(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    ref: str,
+    force: bool = False,
+    retry: DeliveryState | None = None,
+) -> DryRun:
+    """Whom ``send ref`` would mail now, and with what; nothing is sent or stored.
+
+    The recipients come from the queries the real send uses (see
+    ``digest.delivery.audience``), and it refuses where the real send refuses
+    (cancelled, paused, no stories, a failed check without ``force``, nobody active).
+    """
+    now = utcnow()
+    with factory() as s:
+        edition = None if ref == "next" else _sendable(s, ref)
+        edition_id = edition.id if edition is not None else None
+        if edition is None or edition.status == EditionStatus.DRAFT:
+            view = assemble.view(s, "next") if edition is None else assemble.view_of(edition)
+            messages = prepare(settings, view, edition_id)
+            problems = check_edition(settings, view, edition_id, messages)
+            if problems and not force:
+                raise CheckFailed(edition_id, problems)
+            _refuse_without_subscribers(s, edition_id)
+            people = [
+                (email, name) for _, email, name, _ in s.execute(audience.active_subscribers())
+            ]
+            done = 0
+        else:
+            view = assemble.view_of(edition)
+            messages = started_messages(settings, edition)
+            query = audience.due_rows(edition.id, now, also=retry)
+            people = [(email, name) for _, _, email, name in s.execute(query)]
+            done = (
+                s.scalar(
+                    select(func.count()).where(
+                        Delivery.edition_id == edition.id,
+                        Delivery.state.not_in(
+                            [
+                                DeliveryState.PENDING,
+                                DeliveryState.CLAIMED,
+                                *([retry] if retry else []),
+                            ]
+                        ),
+                    )
+                )
+                or 0
+            )
+    sample = messages.build(SAMPLE_RECIPIENT)
+    return DryRun(
+        edition=str(edition_id) if edition_id is not None else "next",
+        subject=messages.rendered.subject,
+        size=len(sample),
+        stories=len(view.stories),
+        recipients=people,
+        already_done=done,
+    )
 
 
 def pending_rows(session: Session, edition_id: int) -> int:

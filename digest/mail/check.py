@@ -23,13 +23,13 @@ LINK_ATTRIBUTES = {"a": "href", "img": "src", "link": "href"}
 class CheckFailed(DigestError):
     """The pre-send check found problems; carries the edition and one line per problem."""
 
-    def __init__(self, edition_id: int, problems: list[str]) -> None:
+    def __init__(self, edition_id: int | None, problems: list[str]) -> None:
         self.edition_id = edition_id
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
+        label = f"edition {edition_id}" if edition_id is not None else "the next edition"
         super().__init__(
-            f"edition {edition_id} failed the pre-send check (send --force to send anyway):\n"
-            f"{lines}"
+            f"{label} failed the pre-send check (send --force to send anyway):\n{lines}"
         )
 
 

@@ -228,8 +228,31 @@ def prepare(
     ``test_send``: every factory gets fresh Message-IDs (see ``MessageFactory``)."""
     rendered = render_with(settings, view, nonce=nonce)
     number = edition_id if edition_id is not None else (view.number or 0)
+    return from_render(settings, rendered, number, test_send=test_send)
+
+
+def from_render(
+    settings: Settings, rendered: Rendered, edition_id: int, *, test_send: bool = False
+) -> MessageFactory:
+    """The message factory of a render made earlier (the one stored when an edition started):
+    no Jinja or MJML work, only the settings' part (sender, links, DKIM) is added."""
     options = MailOptions.from_settings(settings)
-    return MessageFactory(rendered, edition_id=number, options=options, test_send=test_send)
+    return MessageFactory(rendered, edition_id=edition_id, options=options, test_send=test_send)
+
+
+def prepare_edition(
+    settings: Settings,
+    view: EditionView,
+    stored: Rendered | None,
+    edition_id: int | None = None,
+    *,
+    test_send: bool = False,
+) -> MessageFactory:
+    """``stored`` (a started edition's render) when there is one, else render ``view`` live."""
+    if stored is None:
+        return prepare(settings, view, edition_id, test_send=test_send)
+    number = edition_id if edition_id is not None else (view.number or 0)
+    return from_render(settings, stored, number, test_send=test_send)
 
 
 def parts_of(message: bytes) -> tuple[str, str]:

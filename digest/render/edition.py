@@ -28,7 +28,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from digest.core.errors import RenderError
-from digest.core.models import Story
+from digest.core.models import Edition, Story
 from digest.core.paths import builtin_templates
 
 if TYPE_CHECKING:
@@ -84,6 +84,33 @@ class Rendered:
             html = html.replace(marker, escape(value, quote=True))
             text = text.replace(marker, value)
         return html, text
+
+
+def render_columns(rendered: Rendered) -> dict[str, object]:
+    """The Edition columns that store ``rendered`` (written once, when sending starts)."""
+    return {
+        "rendered_subject": rendered.subject,
+        "rendered_preheader": rendered.preheader,
+        "rendered_html": rendered.html,
+        "rendered_text": rendered.text,
+        "rendered_placeholders": dict(rendered.placeholders),
+    }
+
+
+def stored_render(edition: Edition) -> Rendered | None:
+    """The render stored when ``edition`` started, or None (a draft, or started before 0010)."""
+    if edition.rendered_subject is None or edition.rendered_placeholders is None:
+        return None
+    html, text = edition.rendered_html, edition.rendered_text
+    if html is None or text is None:
+        return None
+    return Rendered(
+        edition.rendered_subject,
+        edition.rendered_preheader or "",
+        html,
+        text,
+        {str(k): str(v) for k, v in edition.rendered_placeholders.items()},
+    )
 
 
 def split_links(text: str) -> list[tuple[str, str | None]]:

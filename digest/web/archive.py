@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from digest.core.models import Edition
 from digest.core.status import EditionStatus
 from digest.editions import assemble
-from digest.mail.message import prepare
-from digest.render.edition import subject_for
+from digest.render.edition import render_with, stored_render, subject_for
 from digest.web.context import WebContext
 from digest.web.errors import WebError
 from digest.web.preview import EditionId
@@ -46,15 +45,20 @@ def published_at(edition: Edition) -> datetime:
 
 
 def web_html(ctx: WebContext, edition_id: int) -> str:
-    """The web version: the email's HTML with links anyone may follow instead of personal ones."""
+    """The web version: the email's HTML with links anyone may follow instead of personal ones.
+
+    A plain read of the render stored when the edition started (templates edited
+    since change nothing); only editions started before that was stored render live.
+    """
     with ctx.factory() as s:
         edition = s.get(Edition, edition_id)
         if edition is None or edition.status not in PUBLIC:
             raise WebError(404, f"no published edition {edition_id}")
-        view = assemble.view(s, str(edition_id))
-    messages = prepare(ctx.settings, view, edition_id)
+        rendered = stored_render(edition)
+        if rendered is None:
+            rendered = render_with(ctx.settings, assemble.view(s, str(edition_id)))
     subscribe = f"{ctx.settings.base_url}/subscribe"
-    html, _ = messages.rendered.personalize(
+    html, _ = rendered.personalize(
         {"unsubscribe_url": subscribe, "preferences_url": subscribe, "name": ""}
     )
     return html
@@ -96,9 +100,12 @@ def make_router(ctx: WebContext) -> APIRouter:
         with ctx.factory() as s:
             items = []
             for edition in public_editions(s, limit):
-                view = assemble.view_of(assemble.get(s, str(edition.id)))
-                title = subject_for(ctx.settings.newsletter_name, view)
-                summary = " · ".join(story.headline for story in view.stories[:3])
+                if edition.rendered_subject is not None:  # stored at start
+                    title, summary = edition.rendered_subject, edition.rendered_preheader or ""
+                else:
+                    view = assemble.view_of(assemble.get(s, str(edition.id)))
+                    title = subject_for(ctx.settings.newsletter_name, view)
+                    summary = " · ".join(story.headline for story in view.stories[:3])
                 items.append((edition, title, summary))
             return items
 

@@ -1,4 +1,5 @@
-"""Operator previews: the exact message recipients get, built by ``digest.mail``.
+"""Operator previews: the exact message recipients get, built by ``digest.mail``
+(a started edition from the render stored at its start).
 
 The page shows the HTML part in a sandboxed iframe (no scripts, an opaque
 origin) loaded from a separate URL that carries a ``sandbox`` CSP of its own,
@@ -16,9 +17,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from digest.editions import assemble
+from digest.delivery import service
 from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
-from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of, prepare
+from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of
 from digest.web.context import WebContext
 from digest.web.errors import WebError
 from subscribers.models import Subscriber
@@ -65,9 +66,9 @@ def recipient_for(ctx: WebContext, subscriber_id: int | None) -> Recipient:
 def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -> Preview:
     """Edition ``ref`` (an id or ``next``) as one recipient gets it, through the sending path."""
     recipient = recipient_for(ctx, subscriber_id)
-    with ctx.factory() as s:
-        view = assemble.view(s, ref)
-    messages = prepare(ctx.settings, view, None if ref == "next" else int(ref))
+    # A started edition is shown from the render stored at its start, drafts live.
+    prepared = service.prepare_ref(ctx.settings, ctx.factory, ref)
+    messages = prepared.messages
     eml = messages.build(recipient)
     text, html = parts_of(eml)
     return Preview(
@@ -79,7 +80,7 @@ def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -
         html=html,
         text=text,
         eml=eml,
-        problems=check_edition(ctx.settings, view, None if ref == "next" else int(ref), messages),
+        problems=check_edition(ctx.settings, prepared.view, prepared.edition_id, messages),
     )
 
 
