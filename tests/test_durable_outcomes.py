@@ -1,4 +1,4 @@
-"""Outcomes survive what goes wrong around them: lapsing leases, failed commits, lost connections."""
+"""Outcomes survive what goes wrong around them: lapsed leases, failed commits, lost links."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
-from digest.delivery.claims import due
+from digest.delivery.claims import waiting
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
@@ -40,11 +40,6 @@ def due_rows(
     return (
         select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.name)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(
-            Delivery.edition_id == edition_id,
-            Delivery.state.in_(states),
-            due(now),
-            Subscriber.status == SubscriberStatus.ACTIVE,
-        )
+        .where(waiting(edition_id, now, states), Subscriber.status == SubscriberStatus.ACTIVE)
         .order_by(Delivery.id)
     )

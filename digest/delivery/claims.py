@@ -139,16 +139,24 @@ def due(now: datetime) -> Any:
     return or_(Delivery.not_before.is_(None), Delivery.not_before <= now)
 
 
+def waiting(edition_id: int, now: datetime, states: Sequence[DeliveryState] = ()) -> Any:
+    """The edition's rows a send takes now: pending (or ``states``) and due.
+
+    Claims pick from these; ``digest.delivery.audience`` (the dry run) lists
+    the same rows, less those whose subscriber left (a claim skips them).
+    """
+    return and_(
+        Delivery.edition_id == edition_id,
+        Delivery.state.in_(list(states) or [DeliveryState.PENDING]),
+        due(now),
+    )
+
+
 def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     """Claim up to ``limit`` pending rows; subscribers no longer active are skipped."""
     token = secrets.token_hex(16)
     now = utcnow()
-    pick = (
-        select(Delivery.id)
-        .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING, due(now))
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
+    pick = select(Delivery.id).where(waiting(edition_id, now)).order_by(Delivery.id).limit(limit)
     ids: Any
     if session.get_bind().dialect.name == "postgresql":
         # Lock first, then update: inside ``IN (…)`` PostgreSQL may re-run a
