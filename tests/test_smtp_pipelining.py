@@ -23,7 +23,8 @@ from smtp_faults import FaultPlan
 from digest.delivery.manager import DeliveryOptions
 from digest.processes.sink import free_port
 from digest.transports.base import NotSent, Rejected, Unknown
-from digest.transports.smtp import SmtpTarget, SmtpTransport, dot_stuffed
+from digest.transports.envelope import dot_stuffed
+from digest.transports.smtp import SmtpTarget, SmtpTransport
 
 
 @dataclass
