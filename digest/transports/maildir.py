@@ -3,7 +3,9 @@
 For demos, staging and inspecting what a send would produce without an SMTP
 server. Each message is written under ``tmp/`` and renamed into ``new/``: the
 rename is atomic, so a message is either delivered whole or not at all, and
-a failure is always "not sent" (safe to retry).
+a failure to write is always "not sent" (safe to retry). An address that
+would break the trace headers (a line break, a NUL, an unencodable
+character) is Unsendable, found before anything is written.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from digest.core.errors import ConfigError, DeliveryError
-from digest.transports.base import NotSent
+from digest.transports.base import Envelope, NotSent, Unsendable
 
 SCHEMES = ("maildir", "file")
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
@@ -54,9 +56,12 @@ class MaildirTransport:
             n = next(self._counter)
         return f"{time.time_ns()}.P{os.getpid()}Q{n}.{_HOST}"
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(
+        self, sender: str, recipient: str, message: bytes, *, then: Envelope | None = None
+    ) -> None:
+        """Write one message; ``then`` is accepted and ignored (nothing to pipeline)."""
         # Maildir files use bare LF line ends; the trace headers say who it was for.
-        trace = f"Return-Path: <{sender}>\nDelivered-To: {recipient}\n".encode()
+        trace = _trace(self.display, sender, recipient)
         body = message.replace(b"\r\n", b"\n")
         name = self._unique()
         tmp = self.path / "tmp" / name
@@ -71,3 +76,20 @@ class MaildirTransport:
 
     def close(self) -> None:
         pass
+
+
+def _trace(display: str, sender: str, recipient: str) -> bytes:
+    """Return-Path and Delivered-To; a bad address never reaches the file."""
+    for c in ("\r", "\n", "\0"):
+        if c in sender:
+            raise DeliveryError(display, f"envelope sender {sender!r} contains a line break or NUL")
+        if c in recipient:
+            raise Unsendable(recipient, f"address {recipient!r} contains a line break or NUL")
+    try:
+        sender_line = f"Return-Path: <{sender}>\n".encode()
+    except UnicodeEncodeError:
+        raise DeliveryError(display, f"envelope sender {sender!r} cannot be encoded") from None
+    try:
+        return sender_line + f"Delivered-To: {recipient}\n".encode()
+    except UnicodeEncodeError:
+        raise Unsendable(recipient, f"address {recipient!r} cannot be encoded") from None

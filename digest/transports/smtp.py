@@ -3,13 +3,20 @@
 Each message goes MAIL / RCPT / DATA step by step (or, when the server
 advertises PIPELINING, as one write whose three replies are read in order), so
 a failure is known to be before acceptance (safe to retry) or after the data
-went out (outcome unknown).
+went out (outcome unknown). With ``then`` (RFC 2920 across messages) the next
+message's MAIL / RCPT / DATA ride in the same write as this message's final
+dot, and their replies are read when that next message is sent.
+
+The invariant: ``Unknown`` is raised only once every byte of the final dot
+was handed to the socket and its reply did not come; anything found wrong
+before that is Rejected, NotSent, Unsendable or a DeliveryError.
 """
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -18,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from digest.core.errors import ConfigError, DeliveryError
-from digest.transports.base import NotSent, Rejected, Unknown
+from digest.core.errors import ConfigError, DeliveryError, DigestError
+from digest.transports.base import Envelope, NotSent, Rejected, SendFailure, Unknown
+from digest.transports.envelope import Features, check_message, commands, dot_stuffed
 
 if TYPE_CHECKING:
     from digest.core.settings import Settings
@@ -86,6 +94,9 @@ class SmtpTransport:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[smtplib.SMTP] = set()
+        # Per connection: the MAIL and RCPT lines (and DATA) written behind the last
+        # final dot whose replies are not read yet; the next send must be for them.
+        self._ahead: dict[smtplib.SMTP, tuple[bytes, bytes]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpTransport:
@@ -126,6 +137,8 @@ class SmtpTransport:
             except BaseException:
                 conn.close()
                 raise
+        with contextlib.suppress(OSError):  # each write is a whole unit; don't hold its tail
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
         with self._lock:
             self._open.add(conn)
         self._local.count = 0
@@ -145,6 +158,8 @@ class SmtpTransport:
             raise DeliveryError(
                 t.display, f"certificate not trusted: {exc.verify_message}"
             ) from None
+        except smtplib.SMTPNotSupportedError as exc:  # STARTTLS or AUTH not offered
+            raise DeliveryError(t.display, str(exc)) from None
         except smtplib.SMTPConnectError as exc:
             raise Rejected(exc.smtp_code, _text(exc.smtp_error), stage="connect") from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -152,6 +167,9 @@ class SmtpTransport:
 
     def _conn(self) -> smtplib.SMTP:
         conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is None:  # closed by close() from another thread
+            self._drop(conn)
+            conn = None
         if conn is not None and self._local.count >= self.per_connection:
             self._quit(conn)
             conn = None
@@ -159,96 +177,154 @@ class SmtpTransport:
             conn = self._local.conn = self._connect()
         return conn
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(
+        self, sender: str, recipient: str, message: bytes, *, then: Envelope | None = None
+    ) -> None:
+        """Send one message; ``then`` (sender, recipient) is the next one on this thread."""
         conn = self._conn()
-        self._local.count += 1
-        if conn.does_esmtp and "pipelining" in conn.esmtp_features:
-            self._send_pipelined(conn, sender, recipient, message)
-            return
+        offered = Features.of(conn)
+        eightbit = not message.isascii()
+        with self._lock:
+            ahead = self._ahead.pop(conn, None)
         try:
-            code, reply = conn.mail(sender)
-            if code != 250:
-                self._reset(conn, code)
-                raise Rejected(code, _text(reply), stage="MAIL")
-            code, reply = conn.rcpt(recipient)
-            if code not in (250, 251):
-                self._reset(conn, code)
-                raise Rejected(code, _text(reply), stage="RCPT")
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            check_message(recipient, message)
+            mail, rcpt = commands(
+                sender, recipient, eightbit=eightbit, offered=offered, server=self.target.display
+            )
+        except (SendFailure, DigestError):
+            if ahead is not None:  # the server may be waiting in DATA for that envelope
+                self._drop(conn)
+            raise
+        if ahead is not None and ahead != (mail, rcpt):
+            # Not the message announced: hang up rather than feed the server's open
+            # DATA anything (the server then discards that transaction), start afresh.
+            self._drop(conn)
+            conn, ahead = self._conn(), None
+        self._local.count += 1
+        if ahead is not None:
+            self._envelope_replies(conn)
+        elif offered.pipelining:
+            self._write_envelope(conn, mail + rcpt + b"DATA\r\n")
+            self._envelope_replies(conn)
+        else:
+            self._envelope_step_by_step(conn, mail, rcpt)
+        payload = dot_stuffed(message)
+        after = self._next_envelope(then, eightbit, offered)
+        self._write_data(
+            conn, payload + b"".join(after or ()) + (b"DATA\r\n" if after else b""), len(payload)
+        )
+        self._final_reply(conn)
+        if after is not None:
+            with self._lock:
+                self._ahead[conn] = after
+
+    def _next_envelope(
+        self, then: Envelope | None, eightbit: bool, offered: Features
+    ) -> tuple[bytes, bytes] | None:
+        """The next message's MAIL and RCPT lines, when they may ride behind this dot."""
+        if then is None or not offered.pipelining or self._local.count >= self.per_connection:
+            return None
+        try:
+            # Same body declaration as this message; the next send checks it matches.
+            return commands(*then, eightbit=eightbit, offered=offered, server=self.target.display)
+        except (SendFailure, DigestError):
+            return None  # the next send finds the same fault and reports it itself
+
+    def _write_envelope(self, conn: smtplib.SMTP, data: bytes) -> None:
+        try:
+            conn.sock.sendall(data)  # type: ignore[union-attr]
+        except OSError as exc:
             self._drop(conn)
             raise NotSent(f"connection lost before DATA: {exc}") from None
-        # DATA by hand: a drop before the final dot went out is provably not a delivery;
-        # only a drop (or timeout) while awaiting the reply to the dot is unknown.
+
+    def _envelope_step_by_step(self, conn: smtplib.SMTP, mail: bytes, rcpt: bytes) -> None:
+        """MAIL, RCPT, DATA each awaiting its reply (a server without PIPELINING)."""
         try:
+            for line, stage, ok in ((mail, "MAIL", (250,)), (rcpt, "RCPT", (250, 251))):
+                conn.send(line)
+                code, reply = conn.getreply()
+                if code not in ok:
+                    self._reset(conn, code)
+                    raise Rejected(code, _text(reply), stage=stage)
             conn.putcmd("data")
             code, reply = conn.getreply()
-            if code != 354:
-                self._reset(conn, code)
-                raise Rejected(code, _text(reply), stage="DATA")
-            conn.send(dot_stuffed(message))
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop(conn)
-            raise NotSent(f"connection lost before the end of DATA: {exc}") from None
-        self._final_reply(conn)
+            raise NotSent(f"connection lost before DATA: {exc}") from None
+        if code != 354:
+            self._reset(conn, code)
+            raise Rejected(code, _text(reply), stage="DATA")
 
-    def _send_pipelined(
-        self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes
-    ) -> None:
-        """RFC 2920: MAIL, RCPT and DATA in one write, then their three replies in order.
+    def _envelope_replies(self, conn: smtplib.SMTP) -> None:
+        """Read the replies to a pipelined MAIL / RCPT / DATA; return once DATA may follow.
 
-        The same stages as the step-by-step path: a refusal of any of the three
-        commands, or a drop before the final dot went out, is not a delivery.
+        A refusal of any of the three, or a drop before all three replies came,
+        is not a delivery: nothing of the message has been written yet.
         """
-        # Quoted as smtplib's mail() and rcpt() do; its putcmd() refuses newlines too.
-        mail_from, rcpt_to = smtplib.quoteaddr(sender), smtplib.quoteaddr(recipient)
-        if any(c in mail_from + rcpt_to for c in "\r\n"):
-            raise ValueError(f"prohibited newline characters in {sender!r} or {recipient!r}")
-        commands = f"MAIL FROM:{mail_from}\r\nRCPT TO:{rcpt_to}\r\nDATA\r\n".encode("ascii")
         replies: list[tuple[int, bytes]] = []
         try:
-            conn.sock.sendall(commands)  # type: ignore[union-attr]
             for _ in range(3):
                 replies.append(conn.getreply())
                 if replies[-1][0] == 421:  # the server is closing the connection
                     break
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop(conn)
             refused = _first_refusal(replies)
             if refused is not None:  # refused before the drop: still not accepted
                 raise refused from None
             raise NotSent(f"connection lost before DATA: {exc}") from None
         refused = _first_refusal(replies)
-        if refused is not None:
-            if len(replies) == 3 and replies[2][0] == 354:
-                # DATA was accepted although MAIL or RCPT was not: end it with an
-                # empty message (the server has no valid recipient to deliver to).
-                try:
-                    conn.sock.sendall(b".\r\n")  # type: ignore[union-attr]
-                    conn.getreply()
-                except (OSError, smtplib.SMTPServerDisconnected):
-                    self._drop(conn)
-                    raise refused from None
-                if refused.code == 421:
-                    self._drop(conn)
-            else:
-                self._reset(conn, replies[-1][0])
-            raise refused
+        if refused is None:
+            return
+        if len(replies) == 3 and replies[2][0] == 354:
+            # DATA was accepted although MAIL or RCPT was not: end it with an
+            # empty message (the server has no valid recipient to deliver to).
+            try:
+                conn.sock.sendall(b".\r\n")  # type: ignore[union-attr]
+                conn.getreply()
+            except (OSError, smtplib.SMTPException):
+                self._drop(conn)
+                raise refused from None
+            if refused.code == 421:
+                self._drop(conn)
+        else:
+            self._reset(conn, replies[-1][0])
+        raise refused
+
+    def _write_data(self, conn: smtplib.SMTP, data: bytes, dot_end: int) -> None:
+        """Write the DATA payload (and what rides behind it); count what the socket took.
+
+        Only when all ``dot_end`` bytes, the final dot included, were handed over
+        may the server have the message: a failure before that is NotSent.
+        """
+        sock = conn.sock
+        assert sock is not None
+        view, sent = memoryview(data), 0
         try:
-            conn.sock.sendall(dot_stuffed(message))  # type: ignore[union-attr]
+            while sent < len(data):
+                sent += sock.send(view[sent:])
         except OSError as exc:
             self._drop(conn)
+            if sent >= dot_end:
+                raise Unknown(f"connection lost after the final dot: {exc}") from None
             raise NotSent(f"connection lost before the end of DATA: {exc}") from None
-        self._final_reply(conn)
 
     def _final_reply(self, conn: smtplib.SMTP) -> None:
         try:
             code, reply = conn.getreply()
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop(conn)
             raise Unknown(f"no reply after the final dot: {exc}") from None
-        if code != 250:
-            self._reset(conn, code)
-            raise Rejected(code, _text(reply), stage="end of DATA")
+        if 200 <= code < 300:
+            return
+        if not 400 <= code < 600:  # not a reply we can read as a refusal
+            self._drop(conn)
+            raise Unknown(f"unreadable reply after the final dot: {code} {_text(reply)}")
+        if code == 421:  # the server is closing the connection
+            self._drop(conn)
+        # No RSET: the reply to the dot ends the transaction, and an envelope
+        # written behind the dot may already be in the server's hands.
+        raise Rejected(code, _text(reply), stage="end of DATA")
 
     def _reset(self, conn: smtplib.SMTP, code: int) -> None:
         if code == 421:  # the server is closing the connection
@@ -262,18 +338,26 @@ class SmtpTransport:
     def _drop(self, conn: smtplib.SMTP) -> None:
         with self._lock:
             self._open.discard(conn)
+            self._ahead.pop(conn, None)
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
         with contextlib.suppress(OSError):
             conn.close()
 
     def _quit(self, conn: smtplib.SMTP) -> None:
-        with contextlib.suppress(OSError, smtplib.SMTPException):
-            conn.quit()
+        with self._lock:
+            waiting = conn in self._ahead  # the server reads a QUIT now as message text
+        if not waiting:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                conn.quit()
         self._drop(conn)
 
     def close(self) -> None:
-        """Quit every connection (call once the sending threads are done)."""
+        """Quit every connection (call once the sending threads are done).
+
+        A connection with a next envelope announced is hung up instead: the
+        server discards that unfinished transaction, so nothing is delivered.
+        """
         with self._lock:
             conns = list(self._open)
         for conn in conns:
@@ -288,22 +372,6 @@ def _first_refusal(replies: list[tuple[int, bytes]]) -> Rejected | None:
         if code not in ok:
             return Rejected(code, _text(reply), stage=stage)
     return None
-
-
-def dot_stuffed(message: bytes) -> bytes:
-    """The DATA payload: lines starting with "." doubled, a final CRLF, then the ending dot."""
-    parts = [b"."] if message[:1] == b"." else []
-    start = 0
-    i = message.find(b"\n.")
-    while i >= 0:
-        parts += (message[start : i + 1], b".")
-        start = i + 1
-        i = message.find(b"\n.", start)
-    parts.append(message[start:])
-    if not message.endswith(b"\r\n"):
-        parts.append(b"\r\n")
-    parts.append(b".\r\n")
-    return b"".join(parts)
 
 
 def _text(reply: bytes | str) -> str:
