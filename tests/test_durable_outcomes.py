@@ -141,3 +141,24 @@ def test_send_goes_on_when_its_postgresql_connections_are_terminated(
         assert summary.sent == states["sent"]
         got = received(captured)
         assert set(got) == set(ed.emails) and max(got.values()) == 1
+
+
+def test_an_address_the_server_cannot_take_fails_alone_and_is_never_unknown(
+    cli: Cli, captured: Captured
+) -> None:
+    """Refused before a byte left (a non-ASCII address, no SMTPUTF8 offered): `failed`, and
+    the send goes on for everyone else."""
+    with edition_with(cli, 20) as ed:
+        with ed.factory.begin() as s:
+            s.execute(
+                text("UPDATE subscribers SET email = :e WHERE email = :old"),
+                {"e": "zoë@example.com", "old": ed.emails[7]},
+            )
+        ed.start()
+        summary = ed.send(smtp(cli), FAST)
+        states = ed.states()
+        assert states.pop("zoë@example.com") == "failed"
+        assert set(states.values()) == {"sent"} and summary.unknown == 0
+        error = ed.outcomes()["zoë@example.com"][1] or ""
+        assert "zoë@example.com" in error and "address" in error
+        assert set(received(captured)) == set(states)

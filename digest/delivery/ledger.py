@@ -101,7 +101,16 @@ def retrying(
 
 
 class LedgerWriter:
-    """One thread that writes every sending thread's steps, a few per commit."""
+    """Writes every sending thread's steps, a few per commit (a leader/follower group commit).
+
+    A thread with a step to write becomes the writer when nobody is writing:
+    it takes every step queued so far (its own included) and commits them in
+    one transaction; steps that arrive meanwhile wait and go in the next
+    commit, written by one of their threads. No thread hands its step to
+    another and waits to be woken unless a commit is already under way. A
+    small thread renews held leases when no step has done so for a third of
+    a lease (a rate limit or a slow server can keep every sender waiting).
+    """
 
     def __init__(
         self,
@@ -120,11 +129,12 @@ class LedgerWriter:
         self._tokens: set[str] = set()
         self._renewed = time.monotonic()
         self._cond = threading.Condition()
+        self._writing = False
         self._closed = False
         self._error: BaseException | None = None
         self._conn: Connection | None = None
-        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
-        self._thread.start()
+        self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True)
+        self._renewer.start()
 
     # -- what sending threads call ------------------------------------------
 
@@ -151,12 +161,7 @@ class LedgerWriter:
         if outcome is None and mark is None and not release:
             return False
         step = Step(token, outcome, mark, release or [])
-        with self._cond:
-            if self._error is not None:
-                raise self._error
-            self._steps.append(step)
-            self._cond.notify_all()
-        step.done.wait()
+        self._commit(step)
         if not step.written:
             with self._cond:
                 assert self._error is not None
@@ -167,38 +172,68 @@ class LedgerWriter:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join()
+        self._renewer.join()
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
-    # -- the writer thread --------------------------------------------------
+    # -- writing ------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._steps and not self._closed and not self._renew_due():
-                    self._cond.wait(self._until_renewal())
-                if self._closed and not self._steps:
-                    if self._conn is not None:
-                        self._conn.close()
-                    return
-                batch, self._steps = self._steps, []
-                tokens = list(self._tokens) if self._renew_due() else []
-            try:
+    def _commit(self, step: Step | None) -> None:
+        """Queue ``step`` and return once it is written (by this thread or another).
+
+        ``step=None`` (the renewal thread) writes only what is queued and the leases.
+        """
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            if step is not None:
+                self._steps.append(step)
+            while self._writing and not (step is not None and step.done.is_set()):
+                self._cond.wait()
+            if step is not None and step.done.is_set():
+                return
+            self._writing = True
+            batch, self._steps = self._steps, []
+            tokens = list(self._tokens) if step is None or self._renew_due() else []
+        error: BaseException | None = None
+        try:
+            if batch or tokens:
                 retrying(
                     f"writing {len(batch)} delivery outcome(s)",
-                    lambda b=batch, t=tokens: self._write(b, t),  # type: ignore[misc]
+                    lambda: self._write(batch, tokens),
                     give_up_after=self.give_up_after,
                 )
-            except BaseException as exc:
-                with self._cond:
-                    self._error = exc
-                    failed, self._steps = batch + self._steps, []
-                for step in failed:
-                    step.done.set()
-                continue
-            if tokens:
+        except BaseException as exc:
+            error = exc
+        with self._cond:
+            self._writing = False
+            if error is not None:
+                self._error = error
+                batch += self._steps
+                self._steps = []
+            elif tokens:
                 self._renewed = time.monotonic()
-            for step in batch:
-                step.done.set()
+            for s in batch:
+                s.done.set()
+            self._cond.notify_all()
+        if error is not None and step is None:
+            raise error
+
+    def _renew_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._renew_due():
+                    self._cond.wait(self._until_renewal())
+                if self._closed:
+                    return
+            try:
+                self._commit(None)
+            except BaseException:  # recorded in self._error: the senders stop with it
+                return
 
     def _renew_due(self) -> bool:
         return bool(self._tokens) and time.monotonic() - self._renewed >= self.lease / 3
