@@ -77,6 +77,14 @@ class Heartbeat:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one log line (SQLAlchemy's messages carry the SQL and a URL below)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    """An exception as one log line.
+
+    SQLAlchemy's messages carry the SQL and a help URL below the first line
+    (dropped); digest's own list their details on further lines (kept, joined).
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if isinstance(exc, SQLAlchemyError):
+        return lines[0]
+    return " ".join(lines)

@@ -121,7 +121,10 @@ class Poller:
         self.failures += 1
         delay = backoff.fail()
         if not logged:
-            log.error("%s: %s; trying again in %.0f s", what, one_line(exc), delay)
+            text = one_line(exc)
+            if not text.startswith(what):  # "edition 3: edition 3 is …" says it twice
+                text = f"{what}: {text}"
+            log.error("%s; trying again in %.0f s", text, delay)
 
     def next_wait(self, interval: float) -> float:
         """Seconds to sleep: the poll interval, or less when a backoff ends sooner."""
