@@ -16,8 +16,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
-from digest.core.models import Delivery, Worker
-from digest.core.status import DeliveryState
+from digest.core.models import Delivery, Edition, Worker
+from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import claims
 
 BEAT_SECONDS = 5.0
@@ -78,6 +78,27 @@ def someone_sending(session: Session, edition_id: int) -> bool:
         .limit(1)
     )
     return held is not None
+
+
+def stranded_editions(session: Session) -> list[int]:
+    """Running editions holding claims whose lease has expired (their sender died or lost
+    its database): a worker's send reaps them, so the edition can finish."""
+    return list(
+        session.scalars(
+            select(Edition.id)
+            .where(
+                Edition.status == EditionStatus.RUNNING,
+                select(Delivery.id)
+                .where(
+                    Delivery.edition_id == Edition.id,
+                    Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+                    Delivery.lease_expires_at < db_now(session),
+                )
+                .exists(),
+            )
+            .order_by(Edition.id)
+        )
+    )
 
 
 WAITING_FOR_WORKER = (

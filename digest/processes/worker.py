@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.errors import DigestError
 from digest.core.settings import Settings
-from digest.delivery import hourly, service
+from digest.delivery import hourly, service, workers
 from digest.delivery.manager import SendSummary
 from digest.processes import queue
 from digest.processes.heartbeat import Heartbeat, one_line
@@ -86,7 +86,8 @@ class Poller:
         try:
             with self.factory() as s:
                 capped = hourly.next_allowed(s, self.settings.hourly_limit) is not None
-                todo = [] if capped else service.editions_with_pending(s)
+                pending = [] if capped else service.editions_with_pending(s)
+                todo = sorted({*pending, *workers.stranded_editions(s)})
         except EXPECTED as exc:
             self._failed(self.loop, "cannot read the ledger", exc)
             return
