@@ -123,27 +123,30 @@ def serve(app: App, host: str, port: int | None, with_worker: bool) -> None:
 
     settings = app.settings
     check_bind(settings, host)
-    web = create_app(settings, app.factory)
+    config = uvicorn.Config(
+        create_app(settings, app.factory), host=host, port=port or settings.port
+    )
+    stopping = threading.Event()
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping.set()  # a worker beside the web app stops between two messages
+            super().handle_exit(sig, frame)
+
+    # uvicorn raises the signal again once it has shut down: land it here, so the
+    # process exits 0 (after its worker, if any) instead of dying of the signal.
+    _on_signals(stopping)
     if not with_worker:
-        uvicorn.run(web, host=host, port=port or settings.port)
+        Server(config).run()
         return
     from digest.cli.sending import describe
     from digest.processes.worker import worker_alongside
 
     _log_to_stderr()
     with worker_alongside(
-        settings, app.factory, lambda summary: click.echo(describe(summary))
-    ) as stop:
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-                stop.set()  # the worker stops between two messages
-                super().handle_exit(sig, frame)
-
-        # uvicorn raises the signal again once it has shut down: land it here, so the
-        # process waits for the worker instead of dying under it.
-        _on_signals(stop)
-        Server(uvicorn.Config(web, host=host, port=port or settings.port)).run()
+        settings, app.factory, lambda summary: click.echo(describe(summary)), stopping
+    ):
+        Server(config).run()
 
 
 @click.command()
@@ -169,7 +172,8 @@ def schedule(app: App, with_worker: bool) -> None:
     def on_summary(summary: SendSummary) -> None:
         click.echo(describe(summary))
 
-    with worker_alongside(app.settings, app.factory, on_summary) as stop:
+    stop = threading.Event()
+    with worker_alongside(app.settings, app.factory, on_summary, stop):
         run_clock(app.settings, app.factory, stop)
 
 

@@ -177,14 +177,16 @@ def run_worker(
 
 @contextmanager
 def worker_alongside(
-    settings: Settings, factory: sessionmaker[Session], on_summary: OnSummary
-) -> Iterator[threading.Event]:
+    settings: Settings,
+    factory: sessionmaker[Session],
+    on_summary: OnSummary,
+    stop: threading.Event,
+) -> Iterator[None]:
     """Run a real worker in a thread of this process (``serve``/``schedule --worker``).
 
-    Yields the worker's stop event: set it (e.g. on SIGTERM) to stop it between
-    two messages; leaving the block sets it and waits for the worker to finish.
+    Setting ``stop`` (e.g. on SIGTERM) stops it between two messages; leaving
+    the block sets it and waits for the worker to finish.
     """
-    stop = threading.Event()
 
     def run() -> None:
         try:
@@ -196,7 +198,7 @@ def worker_alongside(
     thread = threading.Thread(target=run, name="digest-worker")
     thread.start()
     try:
-        yield stop
+        yield
     finally:
         stop.set()
         thread.join()
