@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 from web_operator import CSRF_RE
 from worker_process import Process, digest_process, received, wait_for, workers_alive
@@ -147,3 +148,31 @@ def test_status_says_waiting_for_a_worker_only_while_none_is_alive(
     assert "waiting for a worker" not in during and '"waiting_for_worker": false' in during_json
     assert "waiting: waiting for a worker" in after  # a clean exit removes the heartbeat
     assert captured.envelopes == []
+
+
+def test_queue_worker_leaves_a_heartbeat_and_takes_what_the_web_app_deferred(
+    ready: Cli, captured: Captured, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the queue needs PostgreSQL")
+    ready("stories", "import", str(REFERENCE_STORY))
+    for email in READERS:
+        ready("subscribers", "add", email)
+    ready.env["DIGEST_QUEUE"] = "procrastinate"
+    port = free_port()
+    with (
+        digest_process(ready, "web", "serve", "--port", str(port)) as server,
+        _served(server, port) as web,
+    ):
+        web.post("/api/editions")
+        sent = web.post("/api/editions/1/send", json={})
+        assert _quiet(captured), "the web app sent mail itself"
+        with digest_process(ready, "worker", "worker") as worker:
+            assert wait_for(lambda: workers_alive(ready) == 1 or not worker.running())
+            assert wait_for(lambda: web.get("/api/editions/1").json()["status"] == "finished")
+            assert worker.running(), worker.log
+            assert worker.stop() == 0, worker.log
+        assert server.stop() == 0, server.log
+    assert sent.status_code == 202 and sent.json()["waiting_for_worker"]
+    assert received(captured) == {email: 1 for email in READERS}
+    assert workers_alive(ready) == 0
