@@ -154,6 +154,11 @@ def test_worker_survives_its_database_connections_being_terminated_mid_send(
             states = ed.states()
     finally:
         admin.dispose()
-    assert received(captured) == {email: 1 for email in ed.emails}
-    assert not {"pending", "claimed", "sending"} & set(states.values())
+    got = received(captured)
+    assert max(got.values()) == 1  # nobody twice
+    # Nobody missing, except rows the ledger marks unknown (an outcome lost with its
+    # connection, left for the operator's --retry unknown): never silently.
+    unknown = {email for email, state in states.items() if state == "unknown"}
+    assert set(ed.emails) - set(got) <= unknown
+    assert set(states.values()) <= {"sent", "unknown"}
     assert "Traceback" not in log
