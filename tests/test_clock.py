@@ -99,6 +99,7 @@ def test_clock_catch_up_within_grace_runs_the_slot(ready: Cli, captured: Capture
         assert catch_up(settings, factory, trigger, now + timedelta(seconds=30)) is None
     finally:
         engine.dispose()
+    ready("worker", "--once")  # the clock opened the edition; a worker sends it
     assert len(captured.envelopes) == 1
 
 
@@ -127,11 +128,11 @@ def test_clock_catch_up_beyond_grace_reports_the_slot_missed(
 
 
 def test_clock_two_clock_processes_send_one_edition_once(ready: Cli, captured: Captured) -> None:
-    """Two `digest schedule` processes started together on one database."""
+    """Two `digest schedule --worker` processes started together on one database."""
     ready("stories", "import", str(SEEDS / "stories"))
     ready("subscribers", "import", str(SEEDS / "subscribers.csv"))
     env = {**os.environ, **ready.env, "DIGEST_SCHEDULE": "* * * * *"}
-    cmd = [sys.executable, "-m", "digest", "schedule"]
+    cmd = [sys.executable, "-m", "digest", "schedule", "--worker"]
     log_paths = [ready.cwd / f"clock{i}.log" for i in range(2)]
     sinks = [path.open("w") for path in log_paths]
     clocks = [subprocess.Popen(cmd, env=env, cwd=ready.cwd, stderr=sink) for sink in sinks]

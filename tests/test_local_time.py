@@ -104,9 +104,12 @@ def test_local_tick_builds_when_the_earliest_zone_reaches_the_slot(
     try:
         built = local_tick(settings, factory, now)
         assert built == 1
+        assert captured.envelopes == []  # the clock opens the edition; a worker sends
+        assert "sent 1, failed 0" in ready("worker", "--once").output
         assert [r for _, rcpts, _ in captured.envelopes for r in rcpts] == ["here@example.com"]
         # A second tick (or a second clock) neither rebuilds nor resends.
         assert local_tick(settings, factory, now + timedelta(minutes=1)) is None
+        ready("worker", "--once")
         assert len(captured.envelopes) == 1
         with factory() as s:
             [(email, wait)] = s.execute(

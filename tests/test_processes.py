@@ -14,7 +14,7 @@ from digest.processes.jobs import run_slot
 from digest.web.app import create_app
 
 
-def test_clock_slot_builds_one_edition_even_when_fired_twice(
+def test_clock_slot_builds_one_edition_even_when_fired_twice_and_a_worker_sends_it(
     ready: Cli, captured: Captured
 ) -> None:
     ready("stories", "import", str(REFERENCE_STORY))
@@ -29,6 +29,9 @@ def test_clock_slot_builds_one_edition_even_when_fired_twice(
     finally:
         engine.dispose()
     assert first == 1 and second is None
+    assert captured.envelopes == []  # the clock only opens the edition
+    assert "waiting for a worker" in ready("status", "1").output
+    assert "sent 1, failed 0" in ready("worker", "--once").output
     assert len(captured.envelopes) == 1
     assert "1  finished" in ready("edition", "list").output
 

@@ -131,7 +131,7 @@ def test_editions_post_without_a_valid_csrf_token_changes_nothing(ready: Cli) ->
         assert c.get("/api/editions").json() == []
 
 
-def test_editions_send_from_the_web_delivers_in_the_background(
+def test_editions_send_from_the_web_is_delivered_by_a_worker(
     ready: Cli, captured: Captured
 ) -> None:
     with_stories(ready, "one@example.com", "two@example.com")
@@ -141,6 +141,9 @@ def test_editions_send_from_the_web_delivers_in_the_background(
         assert built.headers["location"] == "/editions/1"
         sent = c.post("/editions/1/send", data={"csrf": csrf(c)}, follow_redirects=False)
         assert sent.status_code == 303 and sent.headers["location"] == "/editions/1"
+        waiting = c.get("/editions/1").text
+        assert captured.envelopes == []  # the web app only opens the edition
+        ready("worker", "--once")
         assert wait_for_status(web.factory, 1, EditionStatus.FINISHED) == EditionStatus.FINISHED
         detail = c.get("/editions/1").text
         listing = c.get("/editions").text
@@ -152,7 +155,9 @@ def test_editions_send_from_the_web_delivers_in_the_background(
         "one@example.com",
         "two@example.com",
     ]
+    assert "Waiting for a worker" in waiting and '<meta http-equiv="refresh"' in waiting
     assert "2 of 2 done" in detail and '<meta http-equiv="refresh"' not in detail
+    assert "Waiting for a worker" not in detail
     assert '<td class="status">finished</td>' in listing
     assert 'href="/archive/1"' in archive
     assert (

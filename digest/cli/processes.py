@@ -7,11 +7,15 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.app import App, pass_app
 from digest.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from digest.delivery.manager import SendSummary
 
 
 @click.command()
@@ -92,12 +96,26 @@ def smtp_sink(host: str, port: int, maildir: Path) -> None:
         click.echo(f"stopped; {sink.handler.received} messages captured")
 
 
+WITH_WORKER = click.option(
+    "--worker",
+    "with_worker",
+    is_flag=True,
+    envvar="DIGEST_WITH_WORKER",
+    help="Also run a worker (the loop of `digest worker`) in this process, for one-box setups.",
+)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="DIGEST_HOST")
 @click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
+@WITH_WORKER
 @pass_app
-def serve(app: App, host: str, port: int | None) -> None:
-    """Run the web app: previews, editions, archive, /api, /metrics and subscriber pages."""
+def serve(app: App, host: str, port: int | None, with_worker: bool) -> None:
+    """Run the web app: previews, editions, archive, /api, /metrics and subscriber pages.
+
+    Sending from the web opens the edition for the workers; a `digest worker`
+    (or --worker here) sends it. SIGTERM stops the worker between messages.
+    """
     import uvicorn
 
     from digest.web.access import check_bind
@@ -105,31 +123,79 @@ def serve(app: App, host: str, port: int | None) -> None:
 
     settings = app.settings
     check_bind(settings, host)
-    uvicorn.run(create_app(settings, app.factory), host=host, port=port or settings.port)
+    config = uvicorn.Config(
+        create_app(settings, app.factory), host=host, port=port or settings.port
+    )
+    stopping = threading.Event()
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping.set()  # a worker beside the web app stops between two messages
+            super().handle_exit(sig, frame)
+
+    # uvicorn raises the signal again once it has shut down: land it here, so the
+    # process exits 0 (after its worker, if any) instead of dying of the signal.
+    _on_signals(stopping)
+    if not with_worker:
+        Server(config).run()
+        return
+    from digest.cli.sending import describe
+    from digest.processes.worker import worker_alongside
+
+    _log_to_stderr()
+    with worker_alongside(
+        settings, app.factory, lambda summary: click.echo(describe(summary)), stopping
+    ):
+        Server(config).run()
 
 
 @click.command()
+@WITH_WORKER
 @pass_app
-def schedule(app: App) -> None:
-    """Run the clock: build and send an edition at each slot of DIGEST_SCHEDULE.
+def schedule(app: App, with_worker: bool) -> None:
+    """Run the clock: build an edition at each slot of DIGEST_SCHEDULE and open it.
 
-    Run exactly one clock. SIGTERM stops it cleanly.
+    The clock never sends: a `digest worker` (or --worker here) sends what it
+    opened. Run exactly one clock. SIGTERM stops it cleanly.
     """
     from digest.editions.slots import make_trigger
     from digest.processes.clock import run_clock
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _log_to_stderr()
     make_trigger(app.settings)  # fail fast on a bad schedule
-    run_clock(app.settings, app.factory)
+    if not with_worker:
+        run_clock(app.settings, app.factory)
+        return
+    from digest.cli.sending import describe
+    from digest.processes.worker import worker_alongside
+
+    def on_summary(summary: SendSummary) -> None:
+        click.echo(describe(summary))
+
+    stop = threading.Event()
+    with worker_alongside(app.settings, app.factory, on_summary, stop):
+        run_clock(app.settings, app.factory, stop)
 
 
 @click.command()
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    envvar="DIGEST_WORKER_INTERVAL",
+    help="Seconds between polls.",
+)
 @click.option("--once", is_flag=True, help="Send what is pending, then exit.")
 @pass_app
 def worker(app: App, interval: float, once: bool) -> None:
     """Send the pending deliveries of running editions; SIGTERM stops between messages.
+
+    Workers and `digest send` are the only senders: the clock and the web app
+    open editions and leave them to a worker. A worker keeps a heartbeat in the
+    database (pages and `digest status` say "waiting for a worker" without
+    one) and stays up: an SMTP outage, a refused login, a lost database
+    connection or a failed pre-send check is one log line and a retry after
+    a backoff (1 s doubling to 60 s). With --once it exits 1 if anything failed.
 
     With DIGEST_QUEUE=procrastinate (PostgreSQL) it takes "send a chunk of
     edition E" tasks from the queue instead of polling (--once: until the
@@ -138,13 +204,29 @@ def worker(app: App, interval: float, once: bool) -> None:
     from digest.cli.sending import describe
     from digest.processes.worker import run_worker
 
-    run_worker(
+    _log_to_stderr()
+    failures = run_worker(
         app.settings,
         app.factory,
         lambda summary: click.echo(describe(summary)),
         interval=interval,
         once=once,
     )
+    if once and failures:
+        raise click.ClickException(f"{failures} sends failed; see the log lines above")
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 COMMANDS = [init, demo, smtp_sink, serve, schedule, worker]

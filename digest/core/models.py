@@ -202,3 +202,21 @@ class ClockRun(Base):
     edition_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("editions.id", ondelete="SET NULL")
     )
+
+
+class Worker(Base):
+    """A sending process that is alive: ``digest worker`` (or ``serve``/``schedule --worker``).
+
+    Each process instance keeps its row's ``last_seen`` fresh every few seconds
+    and deletes the row on a clean exit; a row not seen for a while is a worker
+    that died. Times come from the database's clock.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the claim owner id
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # "poll" or "queue"
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from digest.core.db import utcnow
 from digest.core.models import Delivery, Edition
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
-from digest.delivery import hourly, lifecycle
+from digest.delivery import hourly, lifecycle, workers
 from subscribers.models import Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)
@@ -22,9 +22,10 @@ def status_report(
 ) -> dict[str, Any]:
     """A JSON-ready report on one edition's deliveries.
 
-    ``waiting`` says why a running send with pending rows is held back (the
-    hourly cap, ``hourly_limit``), or is None. ``check_forced``: the send was
-    started with --force over ``check_problems``.
+    ``waiting`` says why a running send with pending rows is held back (no
+    worker alive to send it, or the hourly cap, ``hourly_limit``), or is None;
+    ``waiting_for_worker`` is True in the first case. ``check_forced``: the
+    send was started with --force over ``check_problems``.
     """
     counts = lifecycle.counts(session, edition.id)
     now = utcnow()
@@ -40,7 +41,14 @@ def status_report(
     running = edition.status == EditionStatus.RUNNING
     eta = open_rows / rate if running and rate > 0 and open_rows else None
     pending = counts.get(DeliveryState.PENDING, 0)
-    waiting = hourly.waiting_reason(session, hourly_limit, now) if running and pending else None
+    no_worker = running and bool(pending) and not workers.someone_sending(session, edition.id)
+    waiting = (
+        workers.WAITING_FOR_WORKER
+        if no_worker
+        else hourly.waiting_reason(session, hourly_limit, now)
+        if running and pending
+        else None
+    )
     last = session.execute(
         select(Subscriber.email, Delivery.state, Delivery.last_error)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -60,6 +68,7 @@ def status_report(
         "rate": round(rate, 1) if running else 0.0,
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "waiting": waiting,
+        "waiting_for_worker": no_worker,
         "check_forced": edition.check_forced,
         "check_problems": list(edition.check_problems or []),
         "last_errors": [

@@ -1,6 +1,8 @@
 """The clock process (``digest schedule``): APScheduler 3.x firing the jobs of
 ``digest.processes.jobs`` at each slot of DIGEST_SCHEDULE (or every minute in
-local-time mode) and polling feeds. It only triggers work; exactly one clock runs.
+local-time mode) and polling feeds. It builds and opens editions and never
+sends (workers do); exactly one clock runs. ``digest schedule --worker`` runs a
+worker in a thread beside it (``digest.processes.worker.worker_alongside``).
 """
 
 from __future__ import annotations
@@ -36,24 +38,31 @@ from digest.processes.jobs import (
 log = logging.getLogger("digest.clock")
 
 
-def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
-    """Run until SIGTERM/SIGINT, firing at each slot of DIGEST_SCHEDULE."""
+def run_clock(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    stopping: threading.Event | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT, firing at each slot of DIGEST_SCHEDULE.
+
+    The signal sets ``stopping`` (a worker running beside the clock stops on it too).
+    """
     trigger = make_trigger(settings)
     scheduler = BlockingScheduler(timezone=settings.timezone)
-    stopping = threading.Event()
+    stopping = stopping or threading.Event()
 
     def digest_job() -> None:
         slot = latest_slot(trigger, datetime.now(trigger.timezone))
         if slot is None:
             return
         try:
-            run_slot(settings, factory, slot, stopping)
+            run_slot(settings, factory, slot)
         except DigestError as exc:
             log.error("scheduled digest failed: %s", exc)
 
     def local_job() -> None:
         try:
-            local_tick(settings, factory, datetime.now(UTC), stopping)
+            local_tick(settings, factory, datetime.now(UTC))
         except DigestError as exc:
             log.error("local-time digest failed: %s", exc)
 
@@ -98,8 +107,8 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
         log.info("signal %s: stopping the clock", signum)
         stopping.set()
         if scheduler.running:
-            # Wait for running jobs (they stop between messages once ``stopping`` is
-            # set): exiting under a job thread still using the database is not clean.
+            # Wait for running jobs: exiting under a job thread still using the
+            # database is not clean.
             scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
@@ -113,9 +122,9 @@ def run_clock(settings: Settings, factory: sessionmaker[Session]) -> None:
     )
     try:
         if settings.local_time:
-            local_tick(settings, factory, datetime.now(UTC), stopping)
+            local_tick(settings, factory, datetime.now(UTC))
         else:
-            catch_up(settings, factory, trigger, datetime.now(trigger.timezone), stopping)
+            catch_up(settings, factory, trigger, datetime.now(trigger.timezone))
     except DigestError as exc:
         log.error("catch-up failed: %s", exc)
     if not stopping.is_set():

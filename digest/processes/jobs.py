@@ -1,5 +1,8 @@
-"""The clock's jobs: build the edition of a slot and send it, catch up at start,
-local-time ticks, feed polls; each decision is recorded in the run log.
+"""The clock's jobs: build the edition of a slot and open it for the workers, catch
+up at start, local-time ticks, feed polls; each decision is recorded in the run log.
+
+The clock never sends: it opens the edition (``handoff.open_for_workers``: the
+ledger, and chunk tasks with the queue) and a `digest worker` sends it.
 
 Each slot of DIGEST_SCHEDULE builds at most one edition: the edition carries
 the slot key (UNIQUE), so two clocks, a restart or a double fire cannot make a
@@ -10,7 +13,6 @@ record of runs that slot at once; one that starts later records it as missed.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -22,13 +24,12 @@ from digest.core.db import transaction
 from digest.core.errors import DigestError
 from digest.core.settings import Settings
 from digest.core.status import RunOutcome
-from digest.delivery import service
 from digest.editions import assemble
 from digest.editions.slots import latest_slot, local_instant, slot_key, wall_slot
 from digest.processes import runlog
+from digest.processes.handoff import open_for_workers
 from digest.sources import feeds
 from digest.sources.fetch import FetchLimits
-from digest.transports.factory import open_transport
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
@@ -40,17 +41,16 @@ def run_slot(
     settings: Settings,
     factory: sessionmaker[Session],
     slot: datetime,
-    stop: threading.Event | None = None,
     *,
     key: str | None = None,
     local_slot: datetime | None = None,
 ) -> int | None:
-    """Build the edition for one slot (once: the slot key is UNIQUE) and send it.
+    """Build the edition for one slot (once: the slot key is UNIQUE) and open it for the workers.
 
-    Setting ``stop`` ends the send between two messages; `digest worker`
-    (or `digest send`) finishes it. ``local_slot`` (local-time mode) makes
-    each delivery wait for that wall time in its subscriber's zone. Returns
-    the edition id when this call built it, else None.
+    ``local_slot`` (local-time mode) makes each delivery wait for that wall
+    time in its subscriber's zone. Returns the edition id when this call
+    built it, else None. A failure to open (a failed check, nobody to send
+    to) is recorded in the run log; the edition stays a draft.
     """
     key = key or slot_key(settings.schedule, settings.timezone, slot)
     try:
@@ -78,25 +78,15 @@ def run_slot(
             runlog.record(s, DIGEST_JOB, RunOutcome.DUPLICATE, "slot already built", key, slot)
         log.info("slot %s already has an edition (another clock took it)", key)
         return None
-    log.info("slot %s: built edition %s from %s stories; sending", key, edition_id, waiting)
-    transport = open_transport(settings)
+    log.info("slot %s: built edition %s from %s stories", key, edition_id, waiting)
     try:
-        summary = service.send_edition(
-            settings, factory, str(edition_id), transport, stop=stop, local_slot=local_slot
-        )
+        opened = open_for_workers(settings, factory, str(edition_id), local_slot=local_slot)
     except DigestError as exc:
         with transaction(factory) as s:
             runlog.record(s, DIGEST_JOB, RunOutcome.FAILED, str(exc), key, slot, edition_id)
-        log.error("slot %s: edition %s send failed: %s", key, edition_id, exc)
+        log.error("slot %s: edition %s could not be opened: %s", key, edition_id, exc)
         return edition_id
-    log.info(
-        "slot %s: edition %s sent %s, failed %s, unknown %s",
-        key,
-        edition_id,
-        summary.sent,
-        summary.failed,
-        summary.unknown,
-    )
+    log.info("slot %s: edition %s waits for a worker (%s pending)", key, edition_id, opened.pending)
     return edition_id
 
 
@@ -105,7 +95,6 @@ def catch_up(
     factory: sessionmaker[Session],
     trigger: CronTrigger,
     now: datetime,
-    stop: threading.Event | None = None,
 ) -> RunOutcome | None:
     """At start: run the latest slot if still within grace, else report it missed."""
     slot = latest_slot(trigger, now)
@@ -127,7 +116,7 @@ def catch_up(
         log.info(
             "slot %s was %ss ago and has not run: running it now", key, int(late.total_seconds())
         )
-        run_slot(settings, factory, slot, stop)
+        run_slot(settings, factory, slot)
         return RunOutcome.BUILT
     record_missed(settings, factory, slot)
     return RunOutcome.MISSED
@@ -150,13 +139,13 @@ def local_tick(
     settings: Settings,
     factory: sessionmaker[Session],
     now: datetime,
-    stop: threading.Event | None = None,
 ) -> int | None:
     """Local-time mode, run every minute: build the edition for the newest slot
-    wall time that any subscriber's zone has reached (once), then send what is due.
+    wall time that any subscriber's zone has reached (once) and open it.
 
     Each delivery waits for the slot's wall time in its subscriber's zone, so
-    the edition is built when the earliest zone gets there.
+    the edition is built when the earliest zone gets there; workers send each
+    row once its time has come (they only pick up rows that are due).
     """
     with factory() as s:
         zones = local_zones(s, settings.timezone)
@@ -171,31 +160,10 @@ def local_tick(
         first_instant = min(local_instant(wall, z) for z in zones)
         late = now - first_instant
         if not done and late <= timedelta(seconds=settings.misfire_grace_seconds):
-            built = run_slot(settings, factory, first_instant, stop, key=key, local_slot=wall)
+            built = run_slot(settings, factory, first_instant, key=key, local_slot=wall)
         elif not done and ran_before:
             record_missed(settings, factory, first_instant, key)
-    send_due(settings, factory, stop)
     return built
-
-
-def send_due(
-    settings: Settings, factory: sessionmaker[Session], stop: threading.Event | None = None
-) -> None:
-    """Send the deliveries whose local time has come, in every running edition."""
-    with factory() as s:
-        todo = service.editions_with_pending(s)
-    for edition_id in todo:
-        if stop is not None and stop.is_set():
-            return
-        try:
-            summary = service.send_edition(
-                settings, factory, str(edition_id), open_transport(settings), stop=stop
-            )
-        except DigestError as exc:
-            log.error("edition %s: sending due deliveries failed: %s", edition_id, exc)
-            continue
-        if summary.attempted:
-            log.info("edition %s: sent %s due deliveries", edition_id, summary.sent)
 
 
 FEEDS_JOB = "feeds"

@@ -40,10 +40,6 @@ class WebContext:
     factory: sessionmaker[Session]
     env: Environment = field(init=False)
     access: Access = field(init=False)
-    # Background sends started by this process: edition id -> last error ("" while fine).
-    send_errors: dict[int, str] = field(default_factory=dict)
-    # Editions a background thread of this process is sending right now.
-    sending: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.env = page_environment(self.settings)

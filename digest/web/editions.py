@@ -1,14 +1,13 @@
 """Operator pages for editions: the list, a detail page with live progress, and actions.
 
-Every action is a CSRF-checked POST. Sending runs in a background thread
-(``digest.delivery.service`` over SMTP) so the request returns at once; the
-detail page refreshes itself (a meta refresh: no script) while it runs.
+Every action is a CSRF-checked POST. "Send" opens the edition for the workers
+(``digest.processes.handoff``: render, check, start the ledger, defer queue
+tasks) and returns; a `digest worker` sends it, never this process. The detail
+page refreshes itself (a meta refresh: no script) while the edition runs, and
+says "waiting for a worker" when none is alive.
 """
 
 from __future__ import annotations
-
-import logging
-import threading
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,44 +18,26 @@ from digest.core.status import EditionStatus
 from digest.delivery import manual, service
 from digest.delivery.report import status_report
 from digest.editions import assemble
+from digest.processes.handoff import open_for_workers
 from digest.transports.factory import open_transport
 from digest.web.context import WebContext
 from digest.web.errors import WebError
 from digest.web.preview import EditionId
 
-log = logging.getLogger(__name__)
 SENDABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.RUNNING)
 
 
 def start_send(ctx: WebContext, edition_id: int, force: bool = False) -> None:
-    """Check edition ``edition_id`` now, then send it in a background thread.
+    """Open edition ``edition_id`` for the workers; they send it.
 
-    Problems the operator can fix (wrong status, failed pre-send check) are
-    raised here, before anything starts; the thread's own failure is kept in
-    ``ctx.send_errors`` for the detail page (the ledger holds what was sent).
+    Problems the operator can fix (wrong status, failed pre-send check, no
+    active subscriber) are raised here, before anything starts.
     """
     with ctx.factory() as s:
         edition = assemble.get(s, str(edition_id))
         if edition.status not in SENDABLE:
             raise EditionError(f"edition {edition_id} is {edition.status}, not sendable")
-    if edition_id in ctx.sending:
-        return  # already being sent by this process
-    # Render, check and open the ledger here, so problems answer this request.
-    _, messages, _ = service.open_send(ctx.settings, ctx.factory, str(edition_id), force)
-    ctx.sending.add(edition_id)
-    ctx.send_errors.pop(edition_id, None)
-
-    def run() -> None:
-        try:
-            transport = open_transport(ctx.settings)
-            service.send_opened(ctx.settings, ctx.factory, messages, transport)
-        except Exception as exc:  # shown on the detail page; nothing else can report it
-            log.exception("sending edition %s failed", edition_id)
-            ctx.send_errors[edition_id] = str(exc) or type(exc).__name__
-        finally:
-            ctx.sending.discard(edition_id)
-
-    threading.Thread(target=run, name=f"digest-send-{edition_id}", daemon=True).start()
+    open_for_workers(ctx.settings, ctx.factory, str(edition_id), force)
 
 
 def make_router(ctx: WebContext) -> APIRouter:
@@ -70,7 +51,7 @@ def make_router(ctx: WebContext) -> APIRouter:
         counts = report["deliveries"]
         total = sum(counts.values())
         done = total - sum(counts[k] for k in ("pending", "claimed", "sending"))
-        live = report["status"] == EditionStatus.RUNNING or edition_id in ctx.sending
+        live = report["status"] == EditionStatus.RUNNING
         return ctx.page(
             request,
             "edition.html",
@@ -81,7 +62,6 @@ def make_router(ctx: WebContext) -> APIRouter:
             done=done,
             live=live,
             notice=notice,
-            send_error=ctx.send_errors.get(edition_id, ""),
         )
 
     @router.get("/editions")
@@ -133,7 +113,8 @@ def make_router(ctx: WebContext) -> APIRouter:
 
 
 def apply_action(ctx: WebContext, edition_id: int, action: str) -> None:
-    """Pause, resume (and carry on sending in the background) or cancel an edition."""
+    """Pause, resume (the workers carry on sending) or cancel an edition."""
     service.change_edition(ctx.factory, str(edition_id), action)
     if action == "resume":
-        start_send(ctx, edition_id, force=True)  # it passed (or was forced past) the check
+        # It passed (or was forced past) the check; with the queue, its chunks are deferred again.
+        open_for_workers(ctx.settings, ctx.factory, str(edition_id), force=True)

@@ -81,7 +81,11 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/editions/{edition_id}/send", status_code=202)
     def send_edition(body: SendIn | None = None, edition_id: int = EditionId) -> EditionProgress:
-        """Check the edition, then send it in the background; poll the status for progress."""
+        """Check the edition and open it for the workers (202); poll the status for progress.
+
+        Nothing is sent by the web app: a `digest worker` sends it. While none is
+        alive the status says ``waiting_for_worker``.
+        """
         start_send(ctx, edition_id, force=bool(body and body.force))
         return progress(edition_id)
 

@@ -134,6 +134,12 @@ class EditionProgress(BaseModel):
     deliveries: dict[str, int]
     rate: float
     eta_seconds: float | None
+    waiting: str | None = Field(
+        None, description="Why pending deliveries are held back (no worker alive, hourly cap)."
+    )
+    waiting_for_worker: bool = Field(
+        False, description="Running with pending deliveries and no worker alive to send them."
+    )
     last_errors: list[LastError]
 
 
