@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from conftest import Captured, Cli
 from subscriber_web import web_app
 from web_operator import wait_for_status, with_stories
@@ -209,10 +208,6 @@ def test_metrics_count_stories_and_editions(ready: Cli) -> None:
     assert after.headers["content-type"].startswith("text/plain; version=0.0.4")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker re-runs the pre-send check until a forced send is recorded on the edition",
-)
 def test_api_send_refuses_an_edition_that_fails_the_check_unless_forced(
     ready: Cli, captured: Captured, tmp_path: Path
 ) -> None:
