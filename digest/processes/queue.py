@@ -52,6 +52,7 @@ log = logging.getLogger("digest.queue")
 QUEUE = "digest"
 CHUNK_TASK = "digest.send_chunk"
 WORKER_NAME = "digest"  # procrastinate logs as procrastinate.worker.<name>
+POOL_TIMEOUT = 10.0  # seconds to wait for a database connection before calling it lost
 RESTART_CAP = 60.0  # seconds: the longest wait before a worker restarts after a lost database
 
 
@@ -92,7 +93,9 @@ def build_app(
     import procrastinate
 
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.effective_database_url))
+        connector=procrastinate.PsycopgConnector(
+            conninfo=conninfo(settings.effective_database_url), timeout=POOL_TIMEOUT
+        )
     )
 
     @app.task(name=CHUNK_TASK, queue=QUEUE, retry=takeover.chunk_retry(settings))
@@ -200,15 +203,11 @@ async def takeover_round(
 async def _take_over_forever(
     app: procrastinate.App, settings: Settings, factory: sessionmaker[Session], every: float
 ) -> None:
+    """Takeover rounds until cancelled; a failed round (the database away) ends the
+    worker's life, so ``run_worker`` restarts it with a backoff."""
     while True:
         await asyncio.sleep(every)
-        try:
-            await takeover_round(app, settings, factory)
-        except Exception as exc:
-            if not takeover.transient(exc):
-                raise
-            # Best effort: the next round (or the next worker) does it.
-            log.warning("queue takeover skipped: %s", takeover.one_line(exc))
+        await takeover_round(app, settings, factory)
 
 
 async def _until(stop: threading.Event) -> None:
@@ -247,11 +246,11 @@ async def _serve(
         try:
             done, _ = await asyncio.wait([worker, *side], return_when=asyncio.FIRST_COMPLETED)
             if worker not in done:
-                for task in done:
-                    task.result()  # a takeover that failed for good
                 worker.cancel()  # procrastinate's graceful stop: the running chunk ends first
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker  # its unregistering fails too when the database is away
+                for task in done:
+                    task.result()  # a takeover round that failed: the database is away
                 return
             worker.result()
             if not once and not stop.is_set():
@@ -286,8 +285,14 @@ def run_worker(
     A lost database connection (or any passing failure of the worker itself)
     restarts it after a backoff doubling up to a minute, with one log line.
     """
+    if not logging.getLogger().handlers:  # `digest worker` prints chunks and takeovers
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = stop or _stop_on_signals()
-    takeover.quiet_tracebacks(f"procrastinate.worker.{WORKER_NAME}")
+    takeover.quiet_tracebacks(
+        "procrastinate.worker", f"procrastinate.worker.{WORKER_NAME}", "procrastinate.utils"
+    )
+    # The pool logs each failed reconnection; our one line per restart says it instead.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     delay = 0.0
     while not stop.is_set():
         began = time.monotonic()
@@ -304,6 +309,6 @@ def run_worker(
             lived = time.monotonic() - began
             delay = 1.0 if lived > RESTART_CAP else min(RESTART_CAP, max(1.0, delay * 2))
             log.warning(
-                "queue worker stopped: %s; restarting in %.0f s", takeover.one_line(exc), delay
+                "queue worker stopped (%s); restarting in %.0f s", takeover.one_line(exc), delay
             )
             stop.wait(delay)

@@ -129,11 +129,12 @@ class _NoTraceback(logging.Filter):
         return True
 
 
-def quiet_tracebacks(logger: str) -> None:
-    """No traceback in ``logger``'s records for passing failures (once per logger)."""
-    target = logging.getLogger(logger)
-    if not any(isinstance(f, _NoTraceback) for f in target.filters):
-        target.addFilter(_NoTraceback())
+def quiet_tracebacks(*loggers: str) -> None:
+    """No traceback in these loggers' records for passing failures (once per logger)."""
+    for name in loggers:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _NoTraceback) for f in target.filters):
+            target.addFilter(_NoTraceback())
 
 
 async def retry_stalled(
@@ -187,7 +188,7 @@ def sweep_ledger(factory: sessionmaker[Session], task_name: str) -> list[tuple[i
             back, unknown = claims.reap(s, edition_id)
             if back or unknown:
                 log.info(
-                    "edition %s: expired leases: %s rows back to pending, %s unknown",
+                    "edition %s: claims of stopped senders: %s rows back to pending, %s unknown",
                     edition_id,
                     back,
                     unknown,
