@@ -217,3 +217,34 @@ def terminate(admin: Connection, database: str) -> int:
 def registered(ed: Edition) -> int:
     with ed.factory() as s:
         return int(s.scalar(text("SELECT count(*) FROM procrastinate_workers")) or 0)
+
+
+def test_queue_worker_sigterm_ends_its_chunk_between_messages(cli: Cli, captured: Captured) -> None:
+    with edition_with(cli, 200) as ed:
+        queue_env(cli, DIGEST_QUEUE_CHUNK="200", DIGEST_RATE_LIMIT="20")
+        cli("send", "1")
+        with workers(cli, 1) as procs:
+            wait_for("the chunk to be under way", lambda: len(captured.envelopes) >= 10, ed)
+            assert stop(procs[0]) == 0
+        states = Counter(ed.states().values())
+        assert set(states) == {"sent", "pending"}  # nothing left claimed or in flight
+        assert states["pending"] > 100  # it stopped early, not at the end of the chunk
+        assert ed.status() == "running"
+        cli.env["DIGEST_RATE_LIMIT"] = "0"
+        with workers(cli, 1) as procs:  # a worker started later sends the rest
+            wait_for("the edition to finish", lambda: ed.status() == "finished", ed)
+            assert stop(procs[0]) == 0
+        got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
+        assert got == Counter(ed.emails)
+
+
+def test_queue_worker_without_the_queue_tables_says_to_run_init(cli: Cli) -> None:
+    with edition_with(cli, 1) as ed:
+        queue_env(cli)
+        with ed.factory.begin() as s:
+            s.execute(text("DROP TABLE procrastinate_jobs CASCADE"))
+        result = cli("worker", "--once", ok=False)
+        assert result.exit_code == 1
+        assert result.output == (
+            "Error: setting DIGEST_QUEUE: the queue's tables are missing: run `digest init`\n"
+        )

@@ -28,6 +28,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select, text
@@ -261,16 +262,23 @@ async def _serve(
             await asyncio.gather(*side, return_exceptions=True)
 
 
-def _stop_on_signals() -> threading.Event:
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event SIGTERM and SIGINT set (in the main thread), for the block."""
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    return stop
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def run_worker(
@@ -287,7 +295,16 @@ def run_worker(
     """
     if not logging.getLogger().handlers:  # `digest worker` prints chunks and takeovers
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stop = stop or _stop_on_signals()
+    if stop is None:
+        with _stop_on_signals() as stop:
+            _run_worker(settings, factory, once, stop)
+    else:
+        _run_worker(settings, factory, once, stop)
+
+
+def _run_worker(
+    settings: Settings, factory: sessionmaker[Session], once: bool, stop: threading.Event
+) -> None:
     takeover.quiet_tracebacks(
         "procrastinate.worker", f"procrastinate.worker.{WORKER_NAME}", "procrastinate.utils"
     )
