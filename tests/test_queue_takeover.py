@@ -134,7 +134,8 @@ def test_queue_worker_started_while_smtp_is_down_delivers_once_it_is_up(cli: Cli
             wait_for(
                 "failed chunks to be retried", lambda: log_of(cli, 0).count("retried in") >= 4, ed
             )
-            assert set(ed.states().values()) == {"pending"}  # nothing lost, nothing unknown
+            # Nothing given up on, nothing unknown (a chunk may be trying to connect right now).
+            assert set(ed.states().values()) <= {"pending", "claimed", "sending"}
             assert procs[0].poll() is None
             late = Captured()
             server = Controller(late, hostname="127.0.0.1", port=port)
@@ -151,20 +152,30 @@ def test_queue_worker_started_while_smtp_is_down_delivers_once_it_is_up(cli: Cli
         assert "Traceback" not in log
 
 
-def test_queue_worker_survives_its_database_connections_being_terminated(
+def test_queue_worker_survives_its_database_connections_being_terminated_mid_send(
     cli: Cli, captured: Captured
 ) -> None:
-    with edition_with(cli, 50) as ed:
-        queue_env(cli, DIGEST_QUEUE_CHUNK="20")
+    with edition_with(cli, 200) as ed:
+        queue_env(cli, DIGEST_QUEUE_CHUNK="50", DIGEST_RATE_LIMIT="40")
+        cli("send", "1")
         with workers(cli, 1) as procs, admin_of(ed) as (admin, database):
-            wait_for("the worker to register", lambda: registered(ed) == 1, ed)
-            assert terminate(admin, database)
+            wait_for("the chunk to be under way", lambda: len(captured.envelopes) >= 20, ed)
+            # Cut again and again for two seconds, so some cuts land inside a transaction.
+            cut = 0
+            for _ in range(40):
+                cut += terminate(admin, database)
+                time.sleep(0.05)
+            assert cut
             ed.factory.kw["bind"].dispose()  # our own connections were cut too
-            cli("send", "1")
             wait_for("the edition to finish", lambda: ed.status() == "finished", ed)
+            assert procs[0].poll() is None
             assert stop(procs[0]) == 0
+        states = ed.states()
+        unknown = {email for email, state in states.items() if state == "unknown"}
+        assert set(states.values()) <= {"sent", "unknown"}
         got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
-        assert got == Counter(ed.emails)
+        assert set(got) | unknown == set(ed.emails)  # nobody missing
+        assert max(got.values()) == 1
         assert "Traceback" not in log_of(cli, 0)
 
 

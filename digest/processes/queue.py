@@ -184,11 +184,17 @@ def defer_send(
 
 
 async def takeover_round(
-    app: procrastinate.App, settings: Settings, factory: sessionmaker[Session]
+    app: procrastinate.App,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    own_worker: int | None = None,
 ) -> int:
-    """One takeover round (see ``digest.processes.takeover``); returns the chunks deferred."""
+    """One takeover round (see ``digest.processes.takeover``); returns the chunks deferred.
+
+    ``own_worker`` is this process's procrastinate worker id: its tasks are never retried.
+    """
     timing = takeover.Timing.from_settings(settings)
-    await takeover.retry_stalled(app, QUEUE, CHUNK_TASK, timing.stalled_after)
+    await takeover.retry_stalled(app, QUEUE, CHUNK_TASK, timing.stalled_after, own_worker)
     todo = await asyncio.to_thread(takeover.sweep_ledger, factory, CHUNK_TASK)
     deferred = 0
     for edition_id, pending in todo:
@@ -202,13 +208,17 @@ async def takeover_round(
 
 
 async def _take_over_forever(
-    app: procrastinate.App, settings: Settings, factory: sessionmaker[Session], every: float
+    app: procrastinate.App,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    worker: procrastinate.worker.Worker,
+    every: float,
 ) -> None:
     """Takeover rounds until cancelled; a failed round (the database away) ends the
     worker's life, so ``run_worker`` restarts it with a backoff."""
     while True:
         await asyncio.sleep(every)
-        await takeover_round(app, settings, factory)
+        await takeover_round(app, settings, factory, worker.worker_id)
 
 
 async def _until(stop: threading.Event) -> None:
@@ -224,25 +234,30 @@ async def _serve(
     settings: Settings, factory: sessionmaker[Session], once: bool, stop: threading.Event
 ) -> None:
     """One life of the worker: returns when stopped (or drained, with ``once``)."""
+    from procrastinate.worker import Worker
+
     timing = takeover.Timing.from_settings(settings)
     app = build_app(settings, factory, stop)
     async with app.open_async():
         await takeover_round(app, settings, factory)  # at start, so `--once` takes over too
-        worker = asyncio.create_task(
-            app.run_worker_async(
-                queues=[QUEUE],
-                name=WORKER_NAME,
-                concurrency=1,
-                wait=not once,
-                delete_jobs="successful",
-                install_signal_handlers=False,  # ours set ``stop``, which also ends a chunk
-                update_heartbeat_interval=timing.heartbeat,
-                stalled_worker_timeout=timing.stalled_after,
-            )
+        # procrastinate's Worker itself (what App.run_worker_async runs), for its id.
+        procrastinate_worker = Worker(
+            app,
+            queues=[QUEUE],
+            name=WORKER_NAME,
+            concurrency=1,
+            wait=not once,
+            delete_jobs="successful",
+            install_signal_handlers=False,  # ours set ``stop``, which also ends a chunk
+            update_heartbeat_interval=timing.heartbeat,
+            stalled_worker_timeout=timing.stalled_after,
         )
+        worker = asyncio.create_task(procrastinate_worker.run())
         side = [
             asyncio.create_task(_until(stop)),
-            asyncio.create_task(_take_over_forever(app, settings, factory, timing.every)),
+            asyncio.create_task(
+                _take_over_forever(app, settings, factory, procrastinate_worker, timing.every)
+            ),
         ]
         try:
             done, _ = await asyncio.wait([worker, *side], return_when=asyncio.FIRST_COMPLETED)

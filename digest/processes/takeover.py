@@ -62,7 +62,9 @@ class Timing:
     def from_settings(cls, settings: Settings) -> Timing:
         lease = settings.lease_seconds
         heartbeat = min(10.0, max(0.5, lease / 6))
-        return cls(heartbeat, 4 * heartbeat, min(10.0, max(1.0, lease / 3)))
+        # At least 5 s: a live worker whose heartbeats a database hiccup held back
+        # should not be taken for dead (it would only cost a duplicate task and a restart).
+        return cls(heartbeat, max(4 * heartbeat, 5.0), min(10.0, max(1.0, lease / 3)))
 
 
 def transient(exc: BaseException) -> bool:
@@ -88,7 +90,11 @@ def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (psycopg's run to several)."""
     cause = exc.__cause__ if type(exc).__name__ == "ConnectorException" else None
     words = str(cause or exc).strip().splitlines()
-    return words[0] if words else type(exc).__name__
+    line = words[0] if words else type(exc).__name__
+    if "procrastinate_jobs_worker_id_fkey" in line:
+        # Its row in procrastinate_workers was pruned: the others took it for dead.
+        return "this worker's heartbeat lapsed and the other workers took over its task"
+    return line
 
 
 def chunk_retry(settings: Settings) -> BaseRetryStrategy:
@@ -138,9 +144,19 @@ def quiet_tracebacks(*loggers: str) -> None:
 
 
 async def retry_stalled(
-    app: procrastinate.App, queue: str, task_name: str, stalled_after: float
+    app: procrastinate.App,
+    queue: str,
+    task_name: str,
+    stalled_after: float,
+    own_worker: int | None = None,
 ) -> int:
-    """Put the running tasks of workers with no recent heartbeat back to ``todo``."""
+    """Put the running tasks of workers with no recent heartbeat back to ``todo``.
+
+    Never those of ``own_worker`` (this process, alive whatever its heartbeat
+    says after a database hiccup). Stalled workers' rows are left for
+    procrastinate to prune when a worker starts: pruning a live worker whose
+    heartbeat lapsed would only make its next job fetch fail.
+    """
     from procrastinate.exceptions import ConnectorException
 
     manager = app.job_manager
@@ -149,6 +165,8 @@ async def retry_stalled(
     )
     retried = 0
     for job in jobs:
+        if own_worker is not None and job.worker_id == own_worker:
+            continue
         try:
             await manager.retry_job(job)
         except ConnectorException:
@@ -160,7 +178,6 @@ async def retry_stalled(
             job.task_kwargs.get("edition_id"),
             stalled_after,
         )
-    await manager.prune_stalled_workers(stalled_after)
     return retried
 
 
