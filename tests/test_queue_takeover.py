@@ -259,3 +259,40 @@ def test_queue_worker_without_the_queue_tables_says_to_run_init(cli: Cli) -> Non
         assert result.output == (
             "Error: setting DIGEST_QUEUE: the queue's tables are missing: run `digest init`\n"
         )
+
+
+def test_queue_worker_once_that_loses_its_database_says_so_in_one_line(
+    cli: Cli, captured: Captured
+) -> None:
+    with edition_with(cli, 200) as ed:
+        queue_env(cli, DIGEST_QUEUE_CHUNK="50", DIGEST_RATE_LIMIT="40")
+        cli("send", "1")
+        env = {**os.environ, **cli.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+        once = subprocess.Popen(
+            [sys.executable, "-m", "digest", "worker", "--once"],
+            cwd=cli.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            with admin_of(ed) as (admin, database):
+                wait_for("the chunk to be under way", lambda: len(captured.envelopes) >= 10, ed)
+                admin.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+                try:
+                    terminate(admin, database)
+                    _, err = once.communicate(timeout=WAIT)
+                finally:
+                    admin.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+                    ed.factory.kw["bind"].dispose()  # our own connections were cut too
+        finally:
+            if once.poll() is None:
+                once.kill()
+                once.wait()
+        assert once.returncode == 1
+        errors = [line for line in err.decode().splitlines() if line.startswith("Error: ")]
+        assert len(errors) == 1
+        assert errors[0].startswith(
+            "Error: setting DIGEST_DATABASE_URL: the queue's database cannot be reached ("
+        )
+        assert "Traceback" not in err.decode()

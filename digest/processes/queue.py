@@ -226,6 +226,16 @@ async def _until(stop: threading.Event) -> None:
         await asyncio.sleep(0.2)
 
 
+def _quiet_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's handler, minus the traceback of a procrastinate task that failed for a
+    passing reason while the worker stopped (``run_worker`` already said why)."""
+    exc = context.get("exception")
+    if exc is not None and takeover.transient(exc):
+        log.info("%s: %s", context.get("message", "task failed"), takeover.one_line(exc))
+        return
+    loop.default_exception_handler(context)
+
+
 class WorkerStopped(Exception):
     """procrastinate's worker returned without being asked to (a side task failed)."""
 
@@ -237,6 +247,7 @@ async def _serve(
     from procrastinate.worker import Worker
 
     timing = takeover.Timing.from_settings(settings)
+    asyncio.get_running_loop().set_exception_handler(_quiet_handler)
     app = build_app(settings, factory, stop)
     async with app.open_async():
         await takeover_round(app, settings, factory)  # at start, so `--once` takes over too
@@ -306,7 +317,8 @@ def run_worker(
     queue is empty. A stop ends the running chunk between two messages.
 
     A lost database connection (or any passing failure of the worker itself)
-    restarts it after a backoff doubling up to a minute, with one log line.
+    restarts it after a backoff doubling up to a minute, with one log line;
+    with ``once`` it is a ConfigError naming the database instead.
     """
     if not logging.getLogger().handlers:  # `digest worker` prints chunks and takeovers
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -338,6 +350,13 @@ def _run_worker(
                 ) from None
             if not (isinstance(exc, WorkerStopped) or takeover.transient(exc)):
                 raise
+            if once:  # a batch run reports the failure; a long-running worker waits it out
+                raise ConfigError(
+                    "DIGEST_DATABASE_URL",
+                    f"the queue's database cannot be reached ({takeover.one_line(exc)})",
+                ) from None
+            if stop.is_set():
+                return
             lived = time.monotonic() - began
             delay = 1.0 if lived > RESTART_CAP else min(RESTART_CAP, max(1.0, delay * 2))
             log.warning(
