@@ -195,7 +195,9 @@ async def takeover_round(
     """
     timing = takeover.Timing.from_settings(settings)
     await takeover.retry_stalled(app, QUEUE, CHUNK_TASK, timing.stalled_after, own_worker)
-    todo = await asyncio.to_thread(takeover.sweep_ledger, factory, CHUNK_TASK)
+    todo = await asyncio.to_thread(
+        takeover.sweep_ledger, factory, CHUNK_TASK, settings.hourly_limit
+    )
     deferred = 0
     for edition_id, pending in todo:
         chunks = _chunks(settings, edition_id, pending)

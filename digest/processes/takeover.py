@@ -38,7 +38,7 @@ from digest.core.errors import DigestError, EditionError
 from digest.core.models import Edition
 from digest.core.settings import Settings
 from digest.core.status import EditionStatus
-from digest.delivery import claims, lifecycle, service
+from digest.delivery import claims, hourly, lifecycle, service
 
 if TYPE_CHECKING:
     import procrastinate
@@ -193,9 +193,12 @@ def _has_tasks(session: Session, task_name: str, edition_id: int) -> bool:
     )
 
 
-def sweep_ledger(factory: sessionmaker[Session], task_name: str) -> list[tuple[int, int]]:
+def sweep_ledger(
+    factory: sessionmaker[Session], task_name: str, hourly_limit: int = 0
+) -> list[tuple[int, int]]:
     """Reap expired leases and settle running editions; returns (edition, pending rows)
-    for those whose pending rows have no chunk task left."""
+    for those whose due pending rows have no chunk task left (none while the hourly
+    cap holds sending back: a chunk would only find it reached)."""
     todo: list[tuple[int, int]] = []
     with transaction(factory) as s:
         if not s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}):
@@ -212,6 +215,8 @@ def sweep_ledger(factory: sessionmaker[Session], task_name: str) -> list[tuple[i
                 )
             if lifecycle.settle(s, edition_id) == EditionStatus.FINISHED:
                 log.info("edition %s: finished", edition_id)
+        if hourly.next_allowed(s, hourly_limit) is not None:
+            return todo
         for edition_id in service.editions_with_pending(s):
             if not _has_tasks(s, task_name, edition_id):
                 todo.append((edition_id, service.pending_rows(s, edition_id)))
