@@ -12,8 +12,9 @@ from conftest import Captured, Cli
 from sending_setup import FAST, edition_with
 from sqlalchemy import text
 
+from digest.core.settings import Settings
 from digest.delivery.manager import DeliveryOptions
-from digest.processes import queue
+from digest.processes import queue, takeover
 from digest.transports.base import MemoryTransport
 
 
@@ -84,3 +85,16 @@ def test_queue_three_workers_drain_one_edition_exactly_once(
             )
         assert left == 0
         assert "up to date" in cli("init").output  # the queue schema is applied once
+
+
+def test_queue_takeover_timings_follow_the_lease_as_documented() -> None:
+    # README, "Queue work is never stranded": heartbeat lease/6 (0.5 to 10 s), dead after
+    # four heartbeats (at least 5 s), a round every lease/3 (1 to 10 s).
+    def timing(lease: float) -> tuple[float, float, float]:
+        t = takeover.Timing.from_settings(Settings(lease_seconds=lease))
+        return t.heartbeat, t.stalled_after, t.every
+
+    assert timing(120) == (10.0, 40.0, 10.0)
+    assert timing(30) == (5.0, 20.0, 10.0)
+    assert timing(3) == (0.5, 5.0, 1.0)
+    assert timing(600) == (10.0, 40.0, 10.0)

@@ -199,7 +199,9 @@ def worker(app: App, interval: float, once: bool) -> None:
 
     With DIGEST_QUEUE=procrastinate (PostgreSQL) it takes "send a chunk of
     edition E" tasks from the queue instead of polling (--once: until the
-    queue is empty); SIGTERM then finishes the current chunk and exits.
+    queue is empty), takes over the chunks of workers that died and stays up
+    through SMTP and database outages; SIGTERM ends the current chunk between
+    two messages and exits.
     """
     from digest.cli.sending import describe
     from digest.processes.worker import run_worker
