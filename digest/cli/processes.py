@@ -194,7 +194,7 @@ def worker(app: App, interval: float, once: bool) -> None:
     open editions and leave them to a worker. A worker keeps a heartbeat in the
     database (pages and `digest status` say "waiting for a worker" without
     one) and stays up: an SMTP outage, a refused login, a lost database
-    connection or a failed pre-send check is one log line and a retry after
+    connection or an edition it cannot render is one log line and a retry after
     a backoff (1 s doubling to 60 s). With --once it exits 1 if anything failed.
 
     With DIGEST_QUEUE=procrastinate (PostgreSQL) it takes "send a chunk of

@@ -3,12 +3,13 @@
 Workers (and `digest send` in an operator's terminal) are the only senders:
 the clock and the web app open an edition and return. A worker polls the
 ledger every ``interval`` seconds, or takes chunk tasks from the queue with
-DIGEST_QUEUE=procrastinate (which handles SIGTERM itself); either way it keeps
-a heartbeat in the database (``digest.processes.heartbeat``).
+DIGEST_QUEUE=procrastinate (SIGTERM then ends the running chunk between
+messages; ``digest.processes.queue``); either way it keeps a heartbeat in the
+database (``digest.processes.heartbeat``).
 
 A worker stays up. An SMTP outage, a refused login, a lost database
-connection or an edition whose pre-send check fails is one log line and a
-capped exponential backoff (per edition, or for the whole loop when the
+connection or an edition it cannot render is one log line and a capped
+exponential backoff (per edition, or for the whole loop when the
 database is away), reset by the next success. SIGTERM ends the polling loop
 between messages; the hourly cap holds polling back until it allows more.
 """
