@@ -22,10 +22,11 @@ def status_report(
 ) -> dict[str, Any]:
     """A JSON-ready report on one edition's deliveries.
 
-    ``waiting`` says why a running send with pending rows is held back (no
-    worker alive to send it, or the hourly cap, ``hourly_limit``), or is None;
-    ``waiting_for_worker`` is True in the first case. ``check_forced``: the
-    send was started with --force over ``check_problems``.
+    ``waiting`` says why a running send with pending rows is held back (the
+    hourly cap, ``hourly_limit``, which a worker would wait for too; else no
+    worker alive to send it), or is None; ``waiting_for_worker`` is True in
+    the second case. ``check_forced``: the send was started with --force over
+    ``check_problems``.
     """
     counts = lifecycle.counts(session, edition.id)
     now = utcnow()
@@ -41,14 +42,12 @@ def status_report(
     running = edition.status == EditionStatus.RUNNING
     eta = open_rows / rate if running and rate > 0 and open_rows else None
     pending = counts.get(DeliveryState.PENDING, 0)
-    no_worker = running and bool(pending) and not workers.someone_sending(session, edition.id)
-    waiting = (
-        workers.WAITING_FOR_WORKER
-        if no_worker
-        else hourly.waiting_reason(session, hourly_limit, now)
-        if running and pending
-        else None
-    )
+    # The hourly cap comes first: while it holds, a worker would not send either.
+    capped = hourly.waiting_reason(session, hourly_limit, now) if running and pending else None
+    no_worker = (
+        running and bool(pending) and not workers.someone_sending(session, edition.id)
+    ) and capped is None
+    waiting = capped or (workers.WAITING_FOR_WORKER if no_worker else None)
     last = session.execute(
         select(Subscriber.email, Delivery.state, Delivery.last_error)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
