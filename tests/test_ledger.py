@@ -130,7 +130,7 @@ class GatedTransport(MemoryTransport):
         self.go = threading.Event()
         self._lock = threading.Lock()
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, *, then: object = None) -> None:
         with self._lock:
             super().send(sender, recipient, message)
             n = len(self.sent)
@@ -184,7 +184,7 @@ class FlakyAfterDot(MemoryTransport):
         super().__init__()
         self.victim = victim
 
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, *, then: object = None) -> None:
         super().send(sender, recipient, message)
         if recipient == self.victim:
             raise Unknown("connection lost after the final dot")

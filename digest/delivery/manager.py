@@ -55,6 +55,7 @@ class DeliveryOptions:
     hourly_max_wait: float = 60.0  # wait this long at most for the hourly cap, else stop for now
     max_rows: int = 0  # claim at most this many rows in this run (a queue chunk); 0 = all
     write_give_up: float = 600.0  # keep retrying a failing ledger write this long (seconds)
+    pipeline: bool = True  # announce the next envelope behind each final dot (RFC 2920)
 
     @classmethod
     def from_settings(cls, s: Settings) -> DeliveryOptions:
@@ -113,6 +114,9 @@ class DeliveryManager:
         self._status_at = 0.0
         self._budget = self.options.max_rows
         self._stop: threading.Event | None = None
+        # Announcing the next envelope only pays when nothing waits between messages.
+        o = self.options
+        self._pipeline = o.pipeline and not o.rate_limit and not o.hourly_limit
 
     def _retrying(self, what: str, work: Callable[[], T]) -> T:
         return retrying(what, work, give_up_after=self.options.write_give_up)
@@ -268,7 +272,13 @@ class DeliveryManager:
                 i += 1
                 if not held:
                     continue  # lease lost: another sender or the reaper owns it now
-                previous, fatal = self._deliver(r, sender, message)
+                # The next envelope may ride behind this message's final dot (RFC 2920):
+                # an envelope without its data delivers nothing, so the next row need
+                # not be `sending` yet; it is before any byte of its message is written.
+                then = None
+                if self._pipeline and i < len(rows) and not self._halt.is_set():
+                    then = (sender, rows[i].email)
+                previous, fatal = self._deliver(r, sender, message, then)
                 if on_sent:
                     on_sent(1)
                 if fatal is not None:
@@ -293,7 +303,7 @@ class DeliveryManager:
             return False
 
     def _deliver(
-        self, r: claims.Row, sender: str, message: bytes
+        self, r: claims.Row, sender: str, message: bytes, then: tuple[str, str] | None = None
     ) -> tuple[Outcome, BaseException | None]:
         """Send one message (retrying what provably did not go out); its outcome, and
         an error that should stop the whole send (the server refuses everyone)."""
@@ -301,7 +311,7 @@ class DeliveryManager:
         last: Exception | None = None
         for attempt in range(1, self.options.max_attempts + 1):
             try:
-                self.transport.send(sender, r.email, message)
+                self.transport.send(sender, r.email, message, then=then)
             except Rejected as exc:
                 if exc.stage == "connect" and exc.permanent:
                     # The server refuses service to everyone: not this recipient's fault.
@@ -328,6 +338,7 @@ class DeliveryManager:
                 )
             else:
                 return Outcome(r, DeliveryState.SENT), None
+            then = None  # a retried message announces nothing
             if attempt < self.options.max_attempts:
                 pause = backoff(attempt, self.options.backoff)
                 if self._halt.wait(pause) or (self._stop is not None and self._stop.is_set()):
