@@ -259,3 +259,58 @@ def test_migration_0003_keeps_existing_deliveries(database_url: str) -> None:
         assert [tuple(r) for r in rows] == [("sent", "<m@x>", None)]
     finally:
         engine.dispose()
+
+
+def test_per_message_writes_leave_rows_as_the_general_statements_do(cli: Cli) -> None:
+    """The sending hot path's plain SQL and the general ledger statements agree, row by row."""
+    columns = ("state", "attempts", "claim_token", "last_error", "reply_code", "claimed_by")
+    with edition_with(cli, 10) as ed:
+        ed.start()
+        engine = ed.factory.kw["bind"]
+        with transaction(ed.factory) as s:
+            got = claims.claim(s, ed.id, 10, lease=60)
+        ids = [r.delivery_id for r in got.rows]
+        pairs = list(zip(ids[0::2], ids[1::2], strict=True))
+
+        def row(d: int) -> dict[str, object]:
+            with ed.factory() as s:
+                r = s.get(Delivery, d)
+                assert r is not None
+                return {c: getattr(r, c) for c in columns} | {
+                    "lease": r.lease_expires_at is not None,
+                    "sent_at": r.sent_at is not None,
+                }
+
+        outcomes = [
+            (DeliveryState.SENT, None, None),
+            (DeliveryState.UNKNOWN, "no reply after the final dot", None),
+            (DeliveryState.FAILED, "550 no such user", 550),
+            (DeliveryState.PENDING, "421 busy", None),
+        ]
+        for (general, fast), (state, error, code) in zip(pairs, outcomes, strict=False):
+            with transaction(ed.factory) as s:
+                claims.mark_sending(s, got.token, [general], lease=60)
+            with engine.begin() as conn:
+                assert claims.mark_one(conn, got.token, fast, lease=60)
+            assert row(general) == row(fast)
+            with transaction(ed.factory) as s:
+                if state == DeliveryState.SENT:
+                    claims.sent(s, got.token, [general])
+                elif state == DeliveryState.UNKNOWN:
+                    claims.unknown(s, got.token, [general], error or "")
+                elif state == DeliveryState.FAILED:
+                    claims.failed(s, got.token, general, error or "", code)
+                else:
+                    claims.release(s, got.token, [general], error)
+            with engine.begin() as conn:
+                assert claims.write_outcome(conn, got.token, fast, state, error, code)
+                # Written once: the claim no longer holds the row.
+                assert not claims.write_outcome(conn, got.token, fast, state, error, code)
+            assert row(general) == row(fast), state
+        with engine.begin() as conn:  # a lease from the database clock, in the future
+            d = pairs[-1][0]
+            assert claims.mark_one(conn, got.token, d, lease=30)
+            expires = conn.execute(
+                select(Delivery.lease_expires_at).where(Delivery.id == d)
+            ).scalar_one()
+        assert timedelta(seconds=20) < expires - utcnow() < timedelta(seconds=40)

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Integer, and_, bindparam, case, or_, select, update
@@ -331,57 +332,66 @@ def release(session: Session, token: str, ids: Sequence[int], error: str | None 
 
 # -- per-message writes: the ledger writer's hot path ------------------------
 #
-# One row at a time, with statements built once and run on the session's
-# connection (no ORM bookkeeping): a send writes two of these per message.
+# A send writes two of these per message (the previous outcome, the next row
+# `sending`), so they skip SQLAlchemy's statement machinery: plain SQL on the
+# DBAPI cursor of the connection (inside its transaction), the same on SQLite
+# and PostgreSQL but for the database clock and the parameter style. Each
+# is the statement its Core twin above would issue (``mark_sending``,
+# ``_finish``, ``release``); tests/test_ledger.py runs both paths.
 
-_T: Any = Delivery.__table__
-_HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)
+_S = DeliveryState
+_HELD_SQL = f"('{_S.CLAIMED.value}', '{_S.SENDING.value}')"
+_MARK_SQL = (
+    f"UPDATE deliveries SET state = '{_S.SENDING.value}',"
+    f" attempts = attempts + CASE WHEN state = '{_S.CLAIMED.value}' THEN 1 ELSE 0 END,"
+    " lease_expires_at = {lease}, updated_at = :now"
+    f" WHERE id = :d AND claim_token = :tok AND state IN {_HELD_SQL}"
+)
+_LEASE_SQL = {
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', :lease)",
+    "postgresql": "(statement_timestamp() + make_interval(secs => :lease))",
+}
+_CLEAR = "claim_token = NULL, lease_expires_at = NULL, updated_at = :now, last_error = :error"
+_OUTCOME_SQL = {
+    _S.SENT: f"UPDATE deliveries SET state = '{_S.SENT.value}', sent_at = :now, {_CLEAR}"
+    f" WHERE id = :d AND claim_token = :tok AND state = '{_S.SENDING.value}'",
+    _S.UNKNOWN: f"UPDATE deliveries SET state = '{_S.UNKNOWN.value}', {_CLEAR}"
+    f" WHERE id = :d AND claim_token = :tok AND state = '{_S.SENDING.value}'",
+    _S.FAILED: f"UPDATE deliveries SET state = '{_S.FAILED.value}', reply_code = :code, {_CLEAR}"
+    f" WHERE id = :d AND claim_token = :tok AND state IN {_HELD_SQL}",
+    _S.PENDING: f"UPDATE deliveries SET state = '{_S.PENDING.value}', claimed_by = NULL, {_CLEAR}"
+    f" WHERE id = :d AND claim_token = :tok AND state IN {_HELD_SQL}",
+}
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@functools.lru_cache(maxsize=16)
-def _mark_statement(lease: float) -> Any:
-    return (
-        update(_T)
-        .where(_T.c.id == bindparam("d"), _T.c.claim_token == bindparam("tok"))
-        .where(_T.c.state.in_(_HELD))
-        .values(
-            state=DeliveryState.SENDING,
-            attempts=_T.c.attempts + case((_T.c.state == DeliveryState.CLAIMED, 1), else_=0),
-            lease_expires_at=db_time(lease),
-            updated_at=bindparam("now"),
-        )
-    )
+@functools.lru_cache(maxsize=32)
+def _sql(template: str, dialect: str) -> str:
+    """``template`` for this dialect: the lease clock filled in, ``:name`` parameters as the
+    driver wants them (sqlite3 takes them as they are, psycopg as ``%(name)s``)."""
+    text_ = template.replace("{lease}", _LEASE_SQL[dialect])
+    return text_ if dialect == "sqlite" else _NAMED.sub(r"%(\1)s", text_)
 
 
-@functools.lru_cache(maxsize=8)
-def _outcome_statement(state: DeliveryState) -> Any:
-    """sent/unknown only from ``sending``; failed from either held state; pending = release."""
-    where = [_T.c.id == bindparam("d"), _T.c.claim_token == bindparam("tok")]
-    if state in (DeliveryState.SENT, DeliveryState.UNKNOWN):
-        where.append(_T.c.state == DeliveryState.SENDING)
-    else:
-        where.append(_T.c.state.in_(_HELD))
-    values: dict[str, Any] = {
-        "state": state,
-        "updated_at": bindparam("now"),
-        "last_error": bindparam("error"),
-        "claim_token": None,
-        "lease_expires_at": None,
-    }
-    if state == DeliveryState.SENT:
-        values["sent_at"] = bindparam("now")
-    if state == DeliveryState.FAILED:
-        values["reply_code"] = bindparam("code")
-    if state == DeliveryState.PENDING:
-        values["claimed_by"] = None
-    return update(_T).where(*where).values(**values)
+def _run(conn: Connection, template: str, params: dict[str, Any]) -> int:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        # Stored as SQLAlchemy stores SQLite datetimes (naive UTC text), so they compare.
+        params["now"] = params["now"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_sql(template, dialect), params)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def mark_one(conn: Connection, token: str, delivery_id: int, lease: float) -> bool:
     """claimed → sending for one row, if this claim still holds it (see ``mark_sending``)."""
-    params = {"d": delivery_id, "tok": token, "now": utcnow()}
-    result = conn.execute(_mark_statement(float(lease)), params)
-    return bool(result.rowcount)
+    seconds = float(lease)
+    params: dict[str, Any] = {"d": delivery_id, "tok": token, "now": utcnow()}
+    params["lease"] = f"{seconds:+.3f} seconds" if conn.dialect.name == "sqlite" else seconds
+    return bool(_run(conn, _MARK_SQL, params))
 
 
 def write_outcome(
@@ -396,5 +406,4 @@ def write_outcome(
     params: dict[str, Any] = {"d": delivery_id, "tok": token, "now": utcnow(), "error": error}
     if state == DeliveryState.FAILED:
         params["code"] = code
-    result = conn.execute(_outcome_statement(state), params)
-    return bool(result.rowcount)
+    return bool(_run(conn, _OUTCOME_SQL[state], params))

@@ -113,15 +113,8 @@ def commands(
 
 def dot_stuffed(message: bytes) -> bytes:
     """The DATA payload: lines starting with "." doubled, a final CRLF, then the ending dot."""
-    parts = [b"."] if message[:1] == b"." else []
-    start = 0
-    i = message.find(b"\n.")
-    while i >= 0:
-        parts += (message[start : i + 1], b".")
-        start = i + 1
-        i = message.find(b"\n.", start)
-    parts.append(message[start:])
-    if not message.endswith(b"\r\n"):
-        parts.append(b"\r\n")
-    parts.append(b".\r\n")
-    return b"".join(parts)
+    body = message.replace(b"\n.", b"\n..")  # one pass in C over the whole message
+    if body[:1] == b".":
+        body = b"." + body
+    end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
+    return body + end
