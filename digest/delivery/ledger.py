@@ -34,6 +34,7 @@ from digest.core.status import DeliveryState
 from digest.delivery import bounces, claims
 
 log = logging.getLogger("digest.delivery")
+STOP_GRACE = 10.0  # seconds a stopping sender keeps trying to write what it knows
 T = TypeVar("T")
 
 
@@ -76,27 +77,41 @@ def retrying(
     give_up_after: float,
     first_pause: float = 0.05,
     max_pause: float = 5.0,
+    stop: threading.Event | None = None,
+    stop_grace: float = STOP_GRACE,
 ) -> T:
     """Run ``work`` again after transient database errors, with a capped backoff.
 
     One log line per failure; after ``give_up_after`` seconds of failures a
     DeliveryError (one line, no traceback) says what could not be written.
+    Once ``stop`` is set (the process is asked to end) it gives up after
+    ``stop_grace`` more seconds instead: rows it could not write stay
+    ``sending`` and the next sender finds them ``unknown``, never guessed.
     """
     pause = first_pause
     began = time.monotonic()
+    stopped_at: float | None = None
     while True:
         try:
             return work()
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            waited = time.monotonic() - began
-            if waited >= give_up_after:
+            now = time.monotonic()
+            if stop is not None and stop.is_set() and stopped_at is None:
+                stopped_at = now
+            waited = now - began
+            if waited >= give_up_after or (
+                stopped_at is not None and now - stopped_at >= stop_grace
+            ):
                 raise DeliveryError(
                     "database", f"{what}: still failing after {waited:.0f}s: {first_line(exc)}"
                 ) from None
             log.warning("%s failed (%s); retrying in %.2fs", what, first_line(exc), pause)
-            time.sleep(pause)
+            if stop is not None:
+                stop.wait(pause)
+            else:
+                time.sleep(pause)
             pause = min(max_pause, pause * 2)
 
 
@@ -119,8 +134,10 @@ class LedgerWriter:
         lease: float,
         bounce_limit: int,
         give_up_after: float,
+        stop: threading.Event | None = None,
     ) -> None:
         self.factory = factory
+        self.stop = stop
         self.lease = lease
         self.bounce_limit = bounce_limit
         self.give_up_after = give_up_after
@@ -206,6 +223,7 @@ class LedgerWriter:
                     f"writing {len(batch)} delivery outcome(s)",
                     lambda: self._write(batch, tokens),
                     give_up_after=self.give_up_after,
+                    stop=self.stop,
                 )
         except BaseException as exc:
             error = exc

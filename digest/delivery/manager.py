@@ -119,7 +119,7 @@ class DeliveryManager:
         self._pipeline = o.pipeline and not o.rate_limit and not o.hourly_limit
 
     def _retrying(self, what: str, work: Callable[[], T]) -> T:
-        return retrying(what, work, give_up_after=self.options.write_give_up)
+        return retrying(what, work, give_up_after=self.options.write_give_up, stop=self._stop)
 
     def run(
         self, on_sent: OnSent | None = None, stop: threading.Event | None = None
@@ -131,6 +131,7 @@ class DeliveryManager:
         edition_id = self.messages.edition_id
         summary = SendSummary(edition_id)
         began = time.monotonic()
+        self._stop = stop
 
         def reap() -> int:
             with transaction(self.factory) as s:
@@ -146,12 +147,12 @@ class DeliveryManager:
         self._summary = summary
         summary.total = sum(counts.values())
         summary.already_done = summary.total - counts.get(DeliveryState.PENDING, 0)
-        self._stop = stop
         self._writer = LedgerWriter(
             self.factory,
             lease=self.options.lease,
             bounce_limit=self.options.bounce_limit,
             give_up_after=self.options.write_give_up,
+            stop=stop,
         )
         threads = [
             threading.Thread(target=self._thread, args=(on_sent,), name=f"send-{i}", daemon=True)

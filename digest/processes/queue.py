@@ -250,7 +250,10 @@ async def _serve(
 
     timing = takeover.Timing.from_settings(settings)
     asyncio.get_running_loop().set_exception_handler(_quiet_handler)
-    app = build_app(settings, factory, stop)
+    # Ends this life's running chunk between two messages: on a stop, and when the
+    # worker must restart (its chunk would otherwise outlive it, retrying its writes).
+    chunk_stop = threading.Event()
+    app = build_app(settings, factory, chunk_stop)
     async with app.open_async():
         await takeover_round(app, settings, factory)  # at start, so `--once` takes over too
         # procrastinate's Worker itself (what App.run_worker_async runs), for its id.
@@ -275,6 +278,7 @@ async def _serve(
         try:
             done, _ = await asyncio.wait([worker, *side], return_when=asyncio.FIRST_COMPLETED)
             if worker not in done:
+                chunk_stop.set()
                 worker.cancel()  # procrastinate's graceful stop: the running chunk ends first
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await worker  # its unregistering fails too when the database is away
