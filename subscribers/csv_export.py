@@ -1,7 +1,9 @@
 """CSV and JSON export of subscribers, and the columns an export writes.
 
 An export imported into an empty database (subscribers.csv_import) gives the
-same export.
+same export. CSV cells that a spreadsheet would run as a formula (starting
+with ``=``, ``+``, ``-``, ``@``, tab or CR) are written with a leading ``'``,
+which the import takes off again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,28 @@ EXPORT_FIELDS = ("email", "name", "status", "source", "timezone", *TIMESTAMP_FIE
 # Columns with a meaning of their own; any other column is a custom attribute.
 RESERVED = frozenset(EXPORT_FIELDS)
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_START = frozenset("=+-@\t\r")
+
+
+def as_text_cell(value: str) -> str:
+    """``value`` as a spreadsheet shows it as text: a leading ``'`` before a formula start.
+
+    A value that itself starts with ``'`` gets one more, so ``from_text_cell``
+    gives every value back exactly.
+    """
+    if value and (value[0] in FORMULA_START or value[0] == "'"):
+        return "'" + value
+    return value
+
+
+def from_text_cell(cell: str) -> str:
+    """The value ``as_text_cell`` wrote (a cell from elsewhere reads as a spreadsheet
+    would: a leading ``'`` before a formula start marks text)."""
+    if len(cell) > 1 and cell[0] == "'" and (cell[1] in FORMULA_START or cell[1] == "'"):
+        return cell[1:]
+    return cell
+
 
 def export_record(sub: Subscriber) -> dict[str, Any]:
     """One subscriber as the export writes it (JSON form: attributes as an object)."""
@@ -49,12 +73,13 @@ def write_csv(records: Iterable[dict[str, Any]], out: Any) -> int:
     records = list(records)
     extra = sorted({k for r in records for k in r["attributes"]} - RESERVED)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_FIELDS, *extra])
+    writer.writerow([as_text_cell(c) for c in (*EXPORT_FIELDS, *extra)])
     for r in records:
         attrs = r["attributes"]
-        writer.writerow(
-            [r[f] for f in EXPORT_FIELDS] + [_cell(attrs[k]) if k in attrs else "" for k in extra]
-        )
+        cells = [r[f] for f in EXPORT_FIELDS] + [
+            _cell(attrs[k]) if k in attrs else "" for k in extra
+        ]
+        writer.writerow([as_text_cell(c) for c in cells])
     return len(records)
 
 

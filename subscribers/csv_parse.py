@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from digest.core.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
-from subscribers.csv_export import RESERVED, TIMESTAMP_FIELDS
+from subscribers.csv_export import RESERVED, TIMESTAMP_FIELDS, from_text_cell
 from subscribers.status import SubscriberSource, SubscriberStatus
 
 MAX_BYTES = 50_000_000
@@ -105,7 +105,7 @@ def _delimiter(text: str) -> str:
 def _read_header(name: str, reader: Iterator[list[str]]) -> list[str]:
     """The header row's column names (lower case); ImportRejected unless it is usable."""
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [from_text_cell(h.strip()).lower() for h in next(reader)]
     except csv.Error as exc:
         raise _whole_file(name, 1, f"bad CSV header: {exc}") from None
     if "email" not in header:
@@ -143,7 +143,8 @@ def _parse_record(
 ) -> CsvRow:
     """One record as a row to import; SubscriberError saying what is wrong with it."""
     _check_field_count(header, record)
-    cells = dict(zip(header, record, strict=True))
+    # A leading ' before a formula start is the export's mark of text (see csv_export).
+    cells = dict(zip(header, (from_text_cell(c) for c in record), strict=True))
     email, key = check_address(cells["email"], check_deliverability)
     name = check_name(cells.get("name", ""))
     timezone = check_timezone(cells.get("timezone"))

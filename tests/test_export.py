@@ -163,3 +163,35 @@ def test_list_filters_by_source_and_search(ready: Cli, tmp_path: Path) -> None:
     assert [s["email"] for s in listed] == ["cli@example.net"]
     found = json.loads(ready("subscribers", "list", "--search", "LOVELACE", "--json").output)
     assert [s["email"] for s in found] == ["ada@example.com"]
+
+
+def test_export_cells_a_spreadsheet_would_run_are_text_and_import_reads_them_back(
+    ready: Cli, tmp_path: Path, database_url: str
+) -> None:
+    risky = (
+        "email;name;plan;note\n"
+        'ada@example.com;"=HYPERLINK(""http://evil.example"",""click"")";+1;@SUM(A1)\n'
+        'grace@example.org;-2;\'quoted;"\tlead"\n'
+    )
+    (tmp_path / "risky.csv").write_text(risky, encoding="utf-8")
+    assert "imported 2 subscribers" in ready("subscribers", "import", "risky.csv").output
+    first = ready("subscribers", "export").output
+    exported = {r["email"]: r for r in csv.DictReader(io.StringIO(first))}
+    # Every cell that starts a formula is marked as text; nothing else changes.
+    assert exported["ada@example.com"]["name"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert exported["ada@example.com"]["plan"] == "'+1"
+    assert exported["ada@example.com"]["note"] == "'@SUM(A1)"
+    assert exported["grace@example.org"]["name"] == "'-2"
+    assert exported["grace@example.org"]["plan"] == "''quoted"
+    assert exported["grace@example.org"]["note"] == "'\tlead"
+    assert not any(cell[:1] in "=+-@\t\r" for r in exported.values() for cell in r.values() if cell)
+    # The export imported into an empty database gives the same values back.
+    reset(database_url)
+    ready("init")
+    (tmp_path / "again.csv").write_text(first, encoding="utf-8")
+    assert "imported 2 subscribers" in ready("subscribers", "import", "again.csv").output
+    assert ready("subscribers", "export").output == first
+    shown = json.loads(ready("subscribers", "export", "--format", "json").output)
+    by_email = {r["email"]: r for r in shown}
+    assert by_email["ada@example.com"]["name"].startswith("=HYPERLINK(")
+    assert by_email["grace@example.org"]["attributes"] == {"plan": "'quoted", "note": "\tlead"}

@@ -130,7 +130,11 @@ STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
 )
 @pass_app
 def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
-    """Export subscribers with every field (status included); the CSV imports back as is."""
+    """Export subscribers with every field (status included); the CSV imports back as is.
+
+    CSV cells a spreadsheet would run as a formula (starting with =, +, -, @,
+    tab or CR) get a leading ' so they show as text; the import takes it off.
+    """
     from subscribers import csv_export, service
 
     with app.factory() as s:
