@@ -107,7 +107,7 @@ WITH_WORKER = click.option(
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="DIGEST_HOST")
-@click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: $PORT or 8000.")
 @WITH_WORKER
 @pass_app
 def serve(app: App, host: str, port: int | None, with_worker: bool) -> None:

@@ -113,6 +113,10 @@ class SeenFeedItem(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Ids are INTEGER columns (32-bit on PostgreSQL): a larger number names nothing.
+MAX_ID = 2**31 - 1
+
+
 class Edition(Base):
     __tablename__ = "editions"
 

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     admin_token: str = ""
     templates_dir: Path | None = None
-    port: int = Field(default=8000, validation_alias=AliasChoices("PORT", "DIGEST_PORT"))
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "DIGEST_PORT")
+    )
     # rendering and MIME
     lang: str = "en"
     postal_address: str = ""

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from digest.core.db import utcnow
 from digest.core.errors import BadEditionRef, EditionNotFound
-from digest.core.models import Delivery, Edition, EditionStory, Story
+from digest.core.models import MAX_ID, Delivery, Edition, EditionStory, Story
 from digest.core.status import DeliveryState
 from digest.render.edition import EditionView, story_views
 
@@ -66,8 +66,10 @@ def get(session: Session, ref: str) -> Edition:
         if edition is None:
             raise EditionNotFound("no editions yet: run `digest edition build` first")
         return edition
-    if not ref.isdigit():
+    if not (ref.isascii() and ref.isdigit()):  # isdigit() alone takes '²'
         raise BadEditionRef(f"not an edition id: {ref!r} (use a number or 'latest')")
+    if int(ref) > MAX_ID:  # no such row, and a database would refuse the number
+        raise EditionNotFound(f"no edition with id {ref}")
     edition = session.scalar(query.where(Edition.id == int(ref)))
     if edition is None:
         raise EditionNotFound(f"no edition with id {ref}", int(ref))

@@ -17,6 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from digest.core.models import MAX_ID
 from digest.delivery import service
 from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
 from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of
@@ -25,7 +26,6 @@ from digest.web.errors import WebError
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
-MAX_ID = 2**31 - 1
 EditionId = PathParam(ge=1, le=MAX_ID, description="edition id")
 SubscriberParam = Query(None, ge=1, le=MAX_ID, description="render as this subscriber")
 # The raw email HTML: shown only inside the sandboxed frame of the preview page.

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from digest.core.db import transaction
+from digest.core.models import MAX_ID
 from digest.mail.confirmation import import_and_confirm
 from digest.web.api.schemas import CsvImport, SubscriberIn, SubscriberOut, SubscriberPatch
 from digest.web.context import WebContext
 from digest.web.errors import WebError
-from digest.web.preview import MAX_ID
 from subscribers import service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import transition
