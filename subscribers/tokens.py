@@ -40,6 +40,8 @@ def read_token(key: bytes, purpose: str, token: str) -> int | None:
     # compare_digest() refuses non-ASCII str; a token is ASCII or it is not ours.
     if not sep or not token.isascii() or not head.isdigit() or len(head) > 18:
         return None
+    if head != str(int(head)):  # one canonical spelling: "01.<sig>" is not "1.<sig>"
+        return None
     subscriber_id = int(head)
     expected = _signature(key, purpose, subscriber_id)
     return subscriber_id if hmac.compare_digest(expected, sig) else None

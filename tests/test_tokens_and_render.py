@@ -23,6 +23,14 @@ def test_tokens_roundtrip(purpose: str, subscriber_id: int) -> None:
     assert read_token(KEY, purpose, token) == subscriber_id
 
 
+def test_tokens_have_one_spelling_only() -> None:
+    token = make_token(KEY, "unsubscribe", 7)
+    head, sig = token.split(".")
+    assert read_token(KEY, "unsubscribe", token) == 7
+    for other in (f"0{head}.{sig}", f"00{head}.{sig}", f"+{head}.{sig}"):
+        assert read_token(KEY, "unsubscribe", other) is None
+
+
 def test_tokens_are_url_safe() -> None:
     token = make_token(KEY, "unsubscribe", 7)
     assert token.replace(".", "").replace("-", "").replace("_", "").isalnum()

@@ -78,7 +78,15 @@ def test_unsubscribe_link_of_a_sent_digest_works(ready: Cli, captured: Captured)
         assert web.subscriber("reader@example.com").status == "unsubscribed"
 
 
-FORGERIES = ["tampered", "truncated", "other-subscriber", "other-purpose", "other-key", "garbage"]
+FORGERIES = [
+    "tampered",
+    "truncated",
+    "other-subscriber",
+    "other-purpose",
+    "other-key",
+    "garbage",
+    "another-spelling",
+]
 
 
 @pytest.mark.parametrize("how", FORGERIES)
@@ -97,6 +105,7 @@ def test_unsubscribe_with_a_forged_token_changes_nothing(ready: Cli, how: str) -
             "other-purpose": web.token("confirm", victim),
             "other-key": make_token(b"not the key", "unsubscribe", victim),
             "garbage": "..%C3%A9",
+            "another-spelling": f"0{head}.{sig}",  # the same id with a leading zero
         }[how]
         for answer in (
             one_click(web, f"/unsubscribe/{token}"),
