@@ -184,6 +184,19 @@ def test_cli_bad_setting_is_one_line_error_naming_it(
     assert line.startswith(f"Error: setting {variable}: ")
 
 
+def test_cli_unknown_key_in_the_config_file_is_named(ready: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text("base_url = 'https://news.example'\nsmtp_urll = 'smtp://x'\n", "utf-8")
+    bad = Cli({**ready.env, "DIGEST_CONFIG": str(config)}, ready.cwd)
+    result = bad("stories", "list", ok=False)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"Error: setting DIGEST_CONFIG: unknown setting 'smtp_urll' in {config}"
+    ]
+    config.write_text("base_url = 'https://news.example'\nport = 8080\n", "utf-8")
+    assert bad("stories", "list").exit_code == 0  # known keys (an alias too) still work
+
+
 def test_cli_malformed_config_file_is_one_line_error(ready: Cli, tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text("base_url = = 'x'\n", encoding="utf-8")
     bad = Cli({**ready.env, "DIGEST_CONFIG": str(tmp_path / "digest.toml")}, ready.cwd)

@@ -129,7 +129,15 @@ class Settings(BaseSettings):
         if config_file:
             if not Path(config_file).is_file():
                 raise ConfigError("DIGEST_CONFIG", f"no such file: {config_file}")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+            unknown = sorted(set(toml.toml_data) - _known_keys(settings_cls))
+            if unknown:  # a misspelt key would otherwise be ignored without a word
+                raise ConfigError(
+                    "DIGEST_CONFIG",
+                    f"unknown setting {unknown[0]!r} in {config_file}"
+                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                )
+            sources.append(toml)
         return tuple(sources)
 
     @field_validator("from_address")
@@ -210,6 +218,19 @@ class EmbeddedSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def _known_keys(settings_cls: type[BaseSettings]) -> set[str]:
+    """The keys a TOML config may use: field names and their other spellings."""
+    keys: set[str] = set()
+    for name, field in settings_cls.model_fields.items():
+        keys.add(name)
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])
+        for choice in choices:
+            if isinstance(choice, str):
+                keys |= {choice, choice.lower(), choice.lower().removeprefix("digest_")}
+    return keys
 
 
 def load_settings(embedded: bool = False, **overrides: Any) -> Settings:
