@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Integer, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, CursorResult, Integer, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import db_time, utcnow
@@ -34,6 +34,7 @@ from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
 HOST = socket.gethostname()[:60]
+HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)  # a claim holds the row
 _instances: dict[int, str] = {}
 
 
@@ -86,7 +87,7 @@ def dead_owners(session: Session, edition_id: int) -> list[str]:
         select(Delivery.claimed_by)
         .where(
             Delivery.edition_id == edition_id,
-            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+            Delivery.state.in_(HELD),
             Delivery.claimed_by.like(f"{HOST}:%"),
         )
         .distinct()
@@ -191,7 +192,7 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     ).all()
     gone = [d for d, _, _, _, status in found if status != SubscriberStatus.ACTIVE]
     if gone:
-        _finish(session, token, gone, DeliveryState.SKIPPED, error="subscriber no longer active")
+        _skip(session, token, gone, "subscriber no longer active")
     rows = [
         Row(d, sid, email, name)
         for d, sid, email, name, status in found
@@ -205,44 +206,6 @@ def _ids(ids: Sequence[int]) -> Any:
     return bindparam(None, list(ids), type_=Integer, expanding=True)
 
 
-def _mine(token: str, ids: Sequence[int], state: DeliveryState) -> Any:
-    return and_(Delivery.id.in_(_ids(ids)), Delivery.claim_token == token, Delivery.state == state)
-
-
-def mark_sending(session: Session, token: str, ids: Sequence[int], lease: float) -> set[int]:
-    """claimed → sending for ``ids`` (committed by the caller before MAIL FROM).
-
-    Returns the ids this claim still holds; rows whose lease was lost are left
-    alone. A row already ``sending`` under this token counts as held: that is
-    a retried write whose first commit did reach the database.
-    """
-    now = utcnow()
-    held_states = [DeliveryState.CLAIMED, DeliveryState.SENDING]
-    stmt = (
-        update(Delivery)
-        .where(
-            Delivery.id.in_(_ids(ids)),
-            Delivery.claim_token == token,
-            Delivery.state.in_(held_states),
-        )
-        .values(
-            state=DeliveryState.SENDING,
-            attempts=Delivery.attempts
-            + case((Delivery.state == DeliveryState.CLAIMED, 1), else_=0),
-            lease_expires_at=db_time(lease),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if session.get_bind().dialect.update_returning:  # SQLite ≥ 3.35, PostgreSQL
-        return set(session.scalars(stmt.returning(Delivery.id)))
-    rows_updated(session, stmt)
-    held = session.scalars(
-        select(Delivery.id).where(_mine(token, ids, DeliveryState.SENDING))
-    ).all()
-    return set(held)
-
-
 def renew(session: Session, tokens: Sequence[str], lease: float) -> int:
     """Extend the lease of every row these claims still hold."""
     if not tokens:
@@ -252,79 +215,29 @@ def renew(session: Session, tokens: Sequence[str], lease: float) -> int:
         update(Delivery)
         .where(
             Delivery.claim_token.in_(list(tokens)),
-            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+            Delivery.state.in_(HELD),
         )
         .values(lease_expires_at=db_time(lease))
         .execution_options(synchronize_session=False),
     )
 
 
-def _finish(
-    session: Session,
-    token: str,
-    ids: Sequence[int],
-    state: DeliveryState,
-    *,
-    error: str | None = None,
-    code: int | None = None,
-    from_: DeliveryState | None = None,
-) -> int:
-    if not ids:
-        return 0
-    now = utcnow()
-    values: dict[str, Any] = {"state": state, "updated_at": now, "last_error": error}
-    if state == DeliveryState.SENT:
-        values["sent_at"] = now
-    if code is not None:
-        values["reply_code"] = code
-    values |= {"claim_token": None, "lease_expires_at": None}
-    where = (
-        _mine(token, ids, from_)
-        if from_ is not None
-        else and_(
-            Delivery.id.in_(_ids(ids)),
-            Delivery.claim_token == token,
-            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
-        )
-    )
-    return rows_updated(
-        session,
-        update(Delivery).where(where).values(**values).execution_options(synchronize_session=False),
-    )
-
-
-def sent(session: Session, token: str, ids: Sequence[int]) -> int:
-    return _finish(session, token, ids, DeliveryState.SENT, from_=DeliveryState.SENDING)
-
-
-def failed(session: Session, token: str, delivery_id: int, error: str, code: int | None) -> int:
-    return _finish(session, token, [delivery_id], DeliveryState.FAILED, error=error, code=code)
-
-
-def unknown(session: Session, token: str, ids: Sequence[int], error: str) -> int:
-    return _finish(
-        session, token, ids, DeliveryState.UNKNOWN, error=error, from_=DeliveryState.SENDING
-    )
-
-
-def release(session: Session, token: str, ids: Sequence[int], error: str | None = None) -> int:
-    """Rows provably not sent go back to pending (not yet tried, or refused before acceptance)."""
-    now = utcnow()
+def _skip(session: Session, token: str, ids: Sequence[int], error: str) -> int:
+    """Claimed rows whose subscriber left: ``skipped``, never mailed."""
     return rows_updated(
         session,
         update(Delivery)
         .where(
             Delivery.id.in_(_ids(ids)),
             Delivery.claim_token == token,
-            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
+            Delivery.state == DeliveryState.CLAIMED,
         )
         .values(
-            state=DeliveryState.PENDING,
+            state=DeliveryState.SKIPPED,
             claim_token=None,
-            claimed_by=None,
             lease_expires_at=None,
             last_error=error,
-            updated_at=now,
+            updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False),
     )
@@ -335,12 +248,12 @@ def release(session: Session, token: str, ids: Sequence[int], error: str | None 
 # A send writes two of these per message (the previous outcome, the next row
 # `sending`), so they skip SQLAlchemy's statement machinery: plain SQL on the
 # DBAPI cursor of the connection (inside its transaction), the same on SQLite
-# and PostgreSQL but for the database clock and the parameter style. Each
-# is the statement its Core twin above would issue (``mark_sending``,
-# ``_finish``, ``release``); tests/test_ledger.py runs both paths.
+# and PostgreSQL but for the database clock and the parameter style. These are
+# the only writes that move a claimed row on; tests/test_ledger.py checks
+# each row they leave, column by column.
 
 _S = DeliveryState
-_HELD_SQL = f"('{_S.CLAIMED.value}', '{_S.SENDING.value}')"
+_HELD_SQL = "(" + ", ".join(f"'{state.value}'" for state in HELD) + ")"
 _MARK_SQL = (
     f"UPDATE deliveries SET state = '{_S.SENDING.value}',"
     f" attempts = attempts + CASE WHEN state = '{_S.CLAIMED.value}' THEN 1 ELSE 0 END,"
@@ -387,7 +300,9 @@ def _run(conn: Connection, template: str, params: dict[str, Any]) -> int:
 
 
 def mark_one(conn: Connection, token: str, delivery_id: int, lease: float) -> bool:
-    """claimed → sending for one row, if this claim still holds it (see ``mark_sending``)."""
+    """claimed → sending for one row (committed before its data goes out), if this claim
+    still holds it. A row already ``sending`` under this token counts as held: that
+    is a retried write whose first commit did reach the database."""
     seconds = float(lease)
     params: dict[str, Any] = {"d": delivery_id, "tok": token, "now": utcnow()}
     params["lease"] = f"{seconds:+.3f} seconds" if conn.dialect.name == "sqlite" else seconds

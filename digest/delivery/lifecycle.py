@@ -209,3 +209,17 @@ def counts(session: Session, edition_id: int) -> dict[DeliveryState, int]:
         .group_by(Delivery.state)
     )
     return {DeliveryState(state): n for state, n in rows}
+
+
+def running_editions_with(session: Session, *rows: Any) -> list[int]:
+    """Running editions that have a delivery row matching ``rows`` (conditions on Delivery)."""
+    return list(
+        session.scalars(
+            select(Edition.id)
+            .where(
+                Edition.status == EditionStatus.RUNNING,
+                select(Delivery.id).where(Delivery.edition_id == Edition.id, *rows).exists(),
+            )
+            .order_by(Edition.id)
+        )
+    )

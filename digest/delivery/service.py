@@ -294,22 +294,9 @@ def pending_rows(session: Session, edition_id: int) -> int:
 
 
 def editions_with_pending(session: Session) -> list[int]:
-    """Running editions that still have pending rows (what a worker picks up)."""
-    return list(
-        session.scalars(
-            select(Edition.id)
-            .where(
-                Edition.status == EditionStatus.RUNNING,
-                select(Delivery.id)
-                .where(
-                    Delivery.edition_id == Edition.id,
-                    Delivery.state == DeliveryState.PENDING,
-                    claims.due(utcnow()),
-                )
-                .exists(),
-            )
-            .order_by(Edition.id)
-        )
+    """Running editions that still have pending rows due now (what a worker picks up)."""
+    return lifecycle.running_editions_with(
+        session, Delivery.state == DeliveryState.PENDING, claims.due(utcnow())
     )
 
 

@@ -10,46 +10,36 @@ on who is alive. The thread that beats is ``digest.processes.heartbeat``.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from digest.core.db import utcnow
-from digest.core.models import Delivery, Edition, Worker
-from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import claims
+from digest.core.db import db_time
+from digest.core.models import Delivery, Worker
+from digest.delivery import claims, lifecycle
 
 BEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=3 * BEAT_SECONDS)
 FORGET_AFTER = timedelta(days=1)  # rows of workers that died are deleted after this
 
 
-def db_now(session: Session) -> datetime:
-    """The database's current time (PostgreSQL's clock; SQLite lives on this machine)."""
-    if session.get_bind().dialect.name == "postgresql":
-        value = session.scalar(select(func.clock_timestamp()))
-        assert isinstance(value, datetime)
-        return value
-    return utcnow()
-
-
 def beat(session: Session, worker_id: str, kind: str) -> None:
     """Register ``worker_id`` or refresh its ``last_seen``."""
-    now = db_now(session)
     refreshed = claims.rows_updated(
-        session, update(Worker).where(Worker.id == worker_id).values(last_seen=now)
+        session, update(Worker).where(Worker.id == worker_id).values(last_seen=db_time())
     )
     if not refreshed:
-        session.execute(delete(Worker).where(Worker.last_seen < now - FORGET_AFTER))
+        forgotten = db_time(-FORGET_AFTER.total_seconds())
+        session.execute(delete(Worker).where(Worker.last_seen < forgotten))
         session.add(
             Worker(
                 id=worker_id,
                 host=claims.HOST,
                 pid=os.getpid(),
                 kind=kind,
-                started_at=now,
-                last_seen=now,
+                started_at=db_time(),
+                last_seen=db_time(),
             )
         )
 
@@ -60,7 +50,7 @@ def leave(session: Session, worker_id: str) -> None:
 
 def alive(session: Session) -> list[Worker]:
     """Workers seen within ``STALE_AFTER``."""
-    since = db_now(session) - STALE_AFTER
+    since = db_time(-STALE_AFTER.total_seconds())
     return list(session.scalars(select(Worker).where(Worker.last_seen >= since)))
 
 
@@ -72,8 +62,8 @@ def someone_sending(session: Session, edition_id: int) -> bool:
         select(Delivery.id)
         .where(
             Delivery.edition_id == edition_id,
-            Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
-            Delivery.lease_expires_at >= db_now(session),
+            Delivery.state.in_(claims.HELD),
+            Delivery.lease_expires_at >= db_time(),
         )
         .limit(1)
     )
@@ -83,21 +73,8 @@ def someone_sending(session: Session, edition_id: int) -> bool:
 def stranded_editions(session: Session) -> list[int]:
     """Running editions holding claims whose lease has expired (their sender died or lost
     its database): a worker's send reaps them, so the edition can finish."""
-    return list(
-        session.scalars(
-            select(Edition.id)
-            .where(
-                Edition.status == EditionStatus.RUNNING,
-                select(Delivery.id)
-                .where(
-                    Delivery.edition_id == Edition.id,
-                    Delivery.state.in_([DeliveryState.CLAIMED, DeliveryState.SENDING]),
-                    Delivery.lease_expires_at < db_now(session),
-                )
-                .exists(),
-            )
-            .order_by(Edition.id)
-        )
+    return lifecycle.running_editions_with(
+        session, Delivery.state.in_(claims.HELD), Delivery.lease_expires_at < db_time()
     )
 
 
