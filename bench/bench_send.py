@@ -236,12 +236,14 @@ def ceiling_process(
     sock.close()
 
 
-def ceiling_rate(port: int, payload: bytes, n: int) -> float:
+def rate_in_processes(target: Any, args: tuple[Any, ...], n: int) -> float:
+    """n messages over CONNECTIONS forked processes, ``target(*args, first, count, start, out)``
+    each, started together; the rate from the first start to the last finish."""
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Barrier(CONNECTIONS + 1), ctx.Queue()
     share = n // CONNECTIONS
     procs = [
-        ctx.Process(target=ceiling_process, args=(port, payload, k * share, share, start, out))
+        ctx.Process(target=target, args=(*args, k * share, share, start, out))
         for k in range(CONNECTIONS)
     ]
     for p in procs:
@@ -251,8 +253,12 @@ def ceiling_rate(port: int, payload: bytes, n: int) -> float:
     for p in procs:
         p.join()
         if p.exitcode != 0:
-            raise SystemExit("a ceiling process failed")
+            raise SystemExit(f"a sending process failed ({target.__name__})")
     return share * CONNECTIONS / (max(e for _, e in spans) - min(b for b, _ in spans))
+
+
+def ceiling_rate(port: int, payload: bytes, n: int) -> float:
+    return rate_in_processes(ceiling_process, (port, payload), n)
 
 
 def raw_rate(port: int, payload: bytes, count: int) -> float:

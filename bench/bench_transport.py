@@ -12,7 +12,6 @@ building each message).
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import threading
 import time
@@ -22,7 +21,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_send import CONNECTIONS, SENDER, ceiling_rate, edition_message, start_sink
+from bench_send import (
+    CONNECTIONS,
+    SENDER,
+    ceiling_rate,
+    edition_message,
+    rate_in_processes,
+    start_sink,
+)
 
 from digest.transports.envelope import dot_stuffed
 from digest.transports.smtp import SmtpTarget, SmtpTransport
@@ -64,20 +70,7 @@ def one_process(port: int, message: bytes, first: int, count: int, start: Any, o
 
 
 def processes_rate(port: int, message: bytes, n: int) -> float:
-    ctx = multiprocessing.get_context("fork")
-    start, out = ctx.Barrier(CONNECTIONS + 1), ctx.Queue()
-    share = n // CONNECTIONS
-    procs = [
-        ctx.Process(target=one_process, args=(port, message, k * share, share, start, out))
-        for k in range(CONNECTIONS)
-    ]
-    for p in procs:
-        p.start()
-    start.wait()
-    spans = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
-    return share * CONNECTIONS / (max(e for _, e in spans) - min(b for b, _ in spans))
+    return rate_in_processes(one_process, (port, message), n)
 
 
 def main() -> int:
