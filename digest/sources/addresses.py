@@ -39,8 +39,8 @@ def non_public_kind(ip: IPv4Address | IPv6Address) -> str | None:
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("non-public", not ip.is_global),
     ):
         if flag:

@@ -186,7 +186,7 @@ def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
     except httpx.InvalidURL:
         raise SourceError(url, f"redirected to an invalid URL {location!r}") from None
     if target.scheme not in DEFAULT_PORTS or not target.host:
-        raise SourceError(url, f"redirected to {target}, not an http(s) URL")
+        raise SourceError(url, f"redirected to {location}, not an http(s) URL")
     return target
 
 
