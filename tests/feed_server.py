@@ -13,6 +13,7 @@ parties are waiting at once (so they are answered only if fetched concurrently).
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ class FeedServer:
     requests: list[dict[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     together: threading.Barrier | None = None
+    server_names: list[str | None] = field(default_factory=list)  # TLS SNI, per handshake
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -134,9 +136,13 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_feeds() -> Iterator[FeedServer]:
+def serve_feeds(tls: ssl.SSLContext | None = None) -> Iterator[FeedServer]:
+    """The server for the block; HTTPS with ``tls`` (a server context), recording SNI."""
     state = FeedServer(port=0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    if tls is not None:
+        tls.sni_callback = lambda sock, name, context: state.server_names.append(name)
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     httpd.daemon_threads = True
     state.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

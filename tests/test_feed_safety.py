@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from conftest import Cli
 from feed_server import FeedServer, serve_feeds
 from sqlalchemy import select
@@ -180,6 +182,38 @@ def test_fetch_connects_to_the_checked_address_not_to_a_second_lookup(
     assert got.content is not None and b"Night market" in got.content
     assert [r["path"] for r in server.requests] == ["/rss2.xml"]
     assert internet.lookups == ["feed.example"]
+
+
+@pytest.fixture
+def https_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
+    """The feed server over HTTPS with a certificate for feed.example from a test CA."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("feed.example").configure_cert(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # trust the test CA
+    with serve_feeds(tls=context) as running:
+        yield running
+
+
+def test_feeds_fetch_over_https_sends_sni_and_checks_the_certificate_for_the_host_name(
+    ready: Cli, https_server: FeedServer, internet: Internet
+) -> None:
+    """The connection goes to the checked address, yet TLS is for the name in the URL."""
+    base = public_name(internet, https_server).replace("http://", "https://")
+    out = ready("feeds", "add", f"{base}/rss2.xml").output
+    assert "0 new, 3 existing items marked seen" in out
+    assert https_server.server_names == ["feed.example"]
+    assert https_server.requests[0]["Host"] == f"feed.example:{https_server.port}"
+
+
+def test_feeds_fetch_over_https_refuses_a_certificate_for_another_name(
+    ready: Cli, https_server: FeedServer, internet: Internet
+) -> None:
+    url = public_name(internet, https_server, "other.example").replace("http://", "https://")
+    out = ready("feeds", "add", f"{url}/rss2.xml").output
+    assert "certificate verify failed" in out and "other.example" in out
+    assert https_server.requests == []
 
 
 @pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
