@@ -152,9 +152,9 @@ def _store(
     factory: sessionmaker[Session], feed_id: int, url: str, got: Fetched | SourceError
 ) -> FetchResult:
     result = FetchResult(feed_id, url)
+    if isinstance(got, SourceError):
+        return _failed(factory, result, got)
     try:
-        if isinstance(got, SourceError):
-            raise got
         with transaction(factory) as s:
             feed = s.get(Feed, feed_id)
             if feed is None:  # removed while it was being fetched
@@ -170,13 +170,18 @@ def _store(
                 _store_items(s, feed, parsed.items, result)
                 feed.etag, feed.last_modified = got.etag, got.last_modified
             feed.last_error = _problem_summary(result.problems)
-    except SourceError as exc:
-        result.error = str(exc)
-        with transaction(factory) as s:
-            feed = s.get(Feed, feed_id)
-            if feed is not None:
-                feed.last_fetched_at = utcnow()
-                feed.last_error = exc.problem
+    except SourceError as exc:  # not a feed
+        return _failed(factory, result, exc)
+    return result
+
+
+def _failed(factory: sessionmaker[Session], result: FetchResult, exc: SourceError) -> FetchResult:
+    result.error = str(exc)
+    with transaction(factory) as s:
+        feed = s.get(Feed, result.feed_id)
+        if feed is not None:
+            feed.last_fetched_at = utcnow()
+            feed.last_error = exc.problem
     return result
 
 

@@ -22,7 +22,7 @@ from digest import __version__
 from digest.core.errors import SourceError
 from digest.core.settings import Settings
 from digest.sources import addresses, localfile
-from digest.sources.transport import Deadline, PinnedBackend, PinnedTransport
+from digest.sources.connections import Deadline, PinnedBackend, PinnedTransport
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
