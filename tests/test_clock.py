@@ -187,6 +187,7 @@ def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
 
     from digest.processes.jobs import poll_feeds
 
+    ready.env["DIGEST_FEED_ALLOW_PRIVATE"] = "true"  # the feed server is on 127.0.0.1
     with serve_feeds() as server:
         ready("feeds", "add", server.url("rss2.xml"), "--backfill", "1")
         ready("feeds", "add", server.url("missing.xml"))  # a 404: recorded, never stops others
@@ -203,11 +204,13 @@ def test_clock_polls_feeds_and_records_the_outcome(ready: Cli) -> None:
 
 def test_clock_process_polls_feeds_when_it_starts(ready: Cli) -> None:
     """The interval job is wired: a started `digest schedule` polls feeds at once."""
-    feed = SEEDS / "feeds" / "demo.xml"
-    ready("feeds", "add", feed.resolve().as_uri())
+    from feed_server import serve_feeds
+
+    ready.env["DIGEST_FEED_ALLOW_PRIVATE"] = "true"  # the feed server is on 127.0.0.1
     env = {**os.environ, **ready.env, "DIGEST_FEED_INTERVAL_MINUTES": "1"}
     log_path = ready.cwd / "clock.log"
-    with log_path.open("w") as sink:
+    with serve_feeds() as server, log_path.open("w") as sink:
+        ready("feeds", "add", server.url("rss2.xml"))
         clock = subprocess.Popen(
             [sys.executable, "-m", "digest", "schedule"], env=env, cwd=ready.cwd, stderr=sink
         )
@@ -218,6 +221,6 @@ def test_clock_process_polls_feeds_when_it_starts(ready: Cli) -> None:
         finally:
             clock.send_signal(signal.SIGTERM)
             clock.wait(timeout=30)
-    assert "feeds polled: 1 feeds, 0 new stories" in log_path.read_text()
+    assert "feeds polled: 1 feeds, 0 new stories\n" in log_path.read_text()  # none failed
     assert clock.returncode == 0
     assert "last feeds run" in ready("status").output

@@ -13,7 +13,9 @@ from feed_server import FeedServer, serve_feeds
 
 
 @pytest.fixture
-def server() -> Iterator[FeedServer]:
+def server(ready: Cli) -> Iterator[FeedServer]:
+    """The feed server on 127.0.0.1, which these tests may reach (a private address)."""
+    ready.env["DIGEST_FEED_ALLOW_PRIVATE"] = "true"
     with serve_feeds() as running:
         yield running
 

@@ -50,7 +50,9 @@ def feeds_add(app: App, url: str, name: str, tags: str, backfill: int, as_json: 
     """Follow the feed at URL (http://, https:// or file://) and fetch it once.
 
     Items already in the feed are marked seen, so a new feed does not flood the
-    next digest; --backfill N takes the newest N of them as stories.
+    next digest; --backfill N takes the newest N of them as stories. A host on a
+    loopback, private or link-local address is refused unless
+    DIGEST_FEED_ALLOW_PRIVATE=true; a file:// URL must name a regular file.
     """
     from dataclasses import asdict
 
@@ -58,12 +60,13 @@ def feeds_add(app: App, url: str, name: str, tags: str, backfill: int, as_json: 
     from digest.sources import feeds as feed_store
     from digest.sources.fetch import FetchLimits
 
+    limits = FetchLimits.from_settings(app.settings, files=True)
+    tag_list = [t for t in tags.split(",") if t.strip()]
     with transaction(app.factory) as s:
-        feed = feed_store.add(s, url, name, [t for t in tags.split(",") if t.strip()], backfill)
-        feed_id = feed.id
+        feed_id = feed_store.add(s, url, name, tag_list, backfill, limits=limits).id
     if not as_json:
         click.echo(f"following feed {feed_id}: {url}")
-    result = feed_store.fetch_one(app.factory, feed_id, FetchLimits.from_settings(app.settings))
+    result = feed_store.fetch_one(app.factory, feed_id, limits)
     if as_json:
         emit_json({"feed_id": feed_id, "url": url} | asdict(result))
         return
@@ -116,13 +119,15 @@ def feeds_remove(app: App, ref: str) -> None:
 def feeds_fetch(app: App, ref: str | None) -> None:
     """Fetch every feed (or the one REF names: id or URL) and store new items.
 
-    A failing feed is reported and recorded on the feed; the others are still
+    Feeds are fetched at the same time, each within DIGEST_FEED_TIMEOUT. A
+    failing feed is reported and recorded on the feed; the others are still
     fetched. The exit status is 1 if any feed failed.
     """
     from digest.sources import feeds as feed_store
     from digest.sources.fetch import FetchLimits
 
-    results = feed_store.fetch_all(app.factory, FetchLimits.from_settings(app.settings), ref)
+    limits = FetchLimits.from_settings(app.settings, files=True)
+    results = feed_store.fetch_all(app.factory, limits, ref)
     if not results:
         click.echo("no feeds followed: add one with `digest feeds add URL`")
     for result in results:

@@ -88,10 +88,11 @@ class Settings(BaseSettings):
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
     queue_chunk: int = Field(default=500, ge=1)  # rows per "send chunk of edition E" task
     # sources and feeds
-    feed_timeout: float = Field(default=15.0, gt=0)  # seconds per feed request (connect, read)
+    feed_timeout: float = Field(default=15.0, gt=0)  # seconds for a whole fetch, redirects and body
     feed_max_bytes: int = Field(default=5_000_000, ge=1024)  # larger responses are refused
     feed_max_redirects: int = Field(default=5, ge=0)  # then a redirect loop is assumed
     feed_user_agent: str = ""  # empty: "digest/<version> (+<base_url>)"
+    feed_allow_private: bool = False  # let feeds reach loopback/private/link-local addresses
     # schedule
     min_stories: int = Field(default=1, ge=1)  # fewer new stories at a slot: no edition
     misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot

@@ -70,10 +70,12 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
 def _demo_feed(factory: sessionmaker[Session], path: Path, settings: Settings) -> str:
     """Follow the seed feed (a file:// URL, all items backfilled) and fetch it."""
     url = path.resolve().as_uri()
+    limits = FetchLimits.from_settings(settings, files=True)
     with transaction(factory) as s:
         known = s.scalar(select(Feed.id).where(Feed.url == url))
-        feed_id = known if known is not None else feeds.add(s, url, "Demo feed", (), 100).id
-    result = feeds.fetch_one(factory, feed_id, FetchLimits.from_settings(settings))
+        if known is None:
+            known = feeds.add(s, url, "Demo feed", (), 100, limits=limits).id
+    result = feeds.fetch_one(factory, known, limits)
     if result.error:
         raise DigestError(result.error)
     return f"feed {url}: {result.added} new stories"

@@ -1,14 +1,17 @@
 """Followed feeds: add, list, remove, and fetch new items into stories.
 
-Each feed is fetched and stored in its own transaction. A failure is recorded
-on the feed (``last_error``; ``last_success_at`` stays) and never stops the
-other feeds. A newly added feed is *primed* on its first successful fetch:
-its existing items are marked seen, except the newest ``backfill``.
+Feeds are fetched concurrently (network and file reads in a small thread
+pool, so one slow feed does not hold up the others); each result is stored by
+the calling thread in its own transaction. A failure is recorded on the feed
+(``last_error``; ``last_success_at`` stays) and never stops the other feeds.
+A newly added feed is *primed* on its first successful fetch: its existing
+items are marked seen, except the newest ``backfill``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -19,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.core.db import transaction, utcnow
 from digest.core.errors import DigestError, SourceError
 from digest.core.models import Feed, SeenFeedItem, Story
-from digest.sources.fetch import FetchLimits, fetch
+from digest.sources.fetch import NOT_A_FEED_URL, Fetched, FetchLimits, check_admissible, fetch
 from digest.sources.formats import fields
 from digest.sources.formats import rss as feed_format
 from digest.sources.ingest import Outcome, store_draft
 
 OLDEST = datetime.min.replace(tzinfo=UTC)
+FETCH_THREADS = 8  # feeds fetched at once; each waits on the network, not the CPU
 
 
 @dataclass
@@ -43,15 +47,22 @@ def check_url(url: str) -> str:
     url = url.strip()
     scheme = urlsplit(url).scheme.lower()
     if scheme not in {"http", "https", "file"} or (scheme != "file" and not urlsplit(url).netloc):
-        raise SourceError(url, "feed URL must start with http://, https:// or file://")
+        raise SourceError(url, NOT_A_FEED_URL)
     return url
 
 
 def add(
-    session: Session, url: str, name: str = "", tags: Sequence[str] = (), backfill: int = 0
+    session: Session,
+    url: str,
+    name: str = "",
+    tags: Sequence[str] = (),
+    backfill: int = 0,
+    *,
+    limits: FetchLimits,
 ) -> Feed:
-    """Follow a feed; ``DigestError`` if it is followed already."""
+    """Follow a feed; ``DigestError`` if it is followed already or no fetch could ever reach it."""
     url = check_url(url)
+    check_admissible(url, limits)
     if session.scalar(select(Feed.id).where(Feed.url == url)) is not None:
         raise DigestError(f"feed {url} is already followed (see `digest feeds list`)")
     if backfill < 0:
@@ -95,17 +106,59 @@ def remove(session: Session, ref: str) -> Feed:
 
 def fetch_one(factory: sessionmaker[Session], feed_id: int, limits: FetchLimits) -> FetchResult:
     """Fetch one feed and store its new items; a failure is recorded, not raised."""
+    url, etag, modified = _conditions(factory, feed_id)
+    return _store(factory, feed_id, url, _attempt(url, limits, etag, modified))
+
+
+def fetch_all(
+    factory: sessionmaker[Session], limits: FetchLimits, ref: str | None = None
+) -> list[FetchResult]:
+    """Fetch every feed (or the one ``ref`` names), concurrently; results in feed order."""
+    with factory() as s:
+        ids = [find(s, ref).id] if ref else list(s.scalars(select(Feed.id).order_by(Feed.id)))
+    if not ids:
+        return []
+    results: list[FetchResult] = []
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(ids)), thread_name_prefix="feed") as pool:
+        pending: dict[Future[Fetched | SourceError], tuple[int, str]] = {}
+        for feed_id in ids:
+            url, etag, modified = _conditions(factory, feed_id)
+            pending[pool.submit(_attempt, url, limits, etag, modified)] = (feed_id, url)
+        for done in as_completed(pending):
+            feed_id, url = pending[done]
+            results.append(_store(factory, feed_id, url, done.result()))
+    return sorted(results, key=lambda r: r.feed_id)
+
+
+def _conditions(factory: sessionmaker[Session], feed_id: int) -> tuple[str, str | None, str | None]:
     with factory() as s:
         feed = s.get(Feed, feed_id)
         if feed is None:
             raise DigestError(f"no feed {feed_id}")
-        url, etag, modified = feed.url, feed.etag, feed.last_modified
-    result = FetchResult(feed_id, url)
+        return feed.url, feed.etag, feed.last_modified
+
+
+def _attempt(
+    url: str, limits: FetchLimits, etag: str | None, modified: str | None
+) -> Fetched | SourceError:
+    """The fetch, or the reason it failed (returned: it is stored on the feed, not raised)."""
     try:
-        got = fetch(url, limits, etag, modified)
+        return fetch(url, limits, etag, modified)
+    except SourceError as exc:
+        return exc
+
+
+def _store(
+    factory: sessionmaker[Session], feed_id: int, url: str, got: Fetched | SourceError
+) -> FetchResult:
+    result = FetchResult(feed_id, url)
+    if isinstance(got, SourceError):
+        return _failed(factory, result, got)
+    try:
         with transaction(factory) as s:
             feed = s.get(Feed, feed_id)
-            assert feed is not None
+            if feed is None:  # removed while it was being fetched
+                return result
             feed.last_fetched_at = feed.last_success_at = utcnow()
             if got.content is None:
                 result.not_modified = True
@@ -117,23 +170,19 @@ def fetch_one(factory: sessionmaker[Session], feed_id: int, limits: FetchLimits)
                 _store_items(s, feed, parsed.items, result)
                 feed.etag, feed.last_modified = got.etag, got.last_modified
             feed.last_error = _problem_summary(result.problems)
-    except SourceError as exc:
-        result.error = str(exc)
-        with transaction(factory) as s:
-            feed = s.get(Feed, feed_id)
-            if feed is not None:
-                feed.last_fetched_at = utcnow()
-                feed.last_error = exc.problem
+    except SourceError as exc:  # not a feed
+        return _failed(factory, result, exc)
     return result
 
 
-def fetch_all(
-    factory: sessionmaker[Session], limits: FetchLimits, ref: str | None = None
-) -> list[FetchResult]:
-    """Fetch every feed (or the one ``ref`` names), each on its own."""
-    with factory() as s:
-        ids = [find(s, ref).id] if ref else list(s.scalars(select(Feed.id).order_by(Feed.id)))
-    return [fetch_one(factory, feed_id, limits) for feed_id in ids]
+def _failed(factory: sessionmaker[Session], result: FetchResult, exc: SourceError) -> FetchResult:
+    result.error = str(exc)
+    with transaction(factory) as s:
+        feed = s.get(Feed, result.feed_id)
+        if feed is not None:
+            feed.last_fetched_at = utcnow()
+            feed.last_error = exc.problem
+    return result
 
 
 def _store_items(
