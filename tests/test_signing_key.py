@@ -165,3 +165,22 @@ def test_signing_key_processes_racing_to_create_it_end_up_with_the_same_key(
         assert key.decode() in {f"legacy key of process {n}" for n in range(len(contenders))}
     finally:
         engine.dispose()
+
+
+def test_signing_key_unreadable_var_secret_key_is_one_line_and_nothing_is_stored(
+    cli: Cli, tmp_path: Path
+) -> None:
+    var = tmp_path / "old-var"
+    (var / "secret_key").mkdir(parents=True)  # there, but not a file that can be read
+    del cli.env["DIGEST_SECRET_KEY"]
+    cli.env["DIGEST_VAR_DIR"] = str(var)
+    result = cli("init", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = [x for x in result.output.splitlines() if x.startswith("Error: ")]
+    assert "DIGEST_VAR_DIR" in line and str(var / "secret_key") in line
+    engine = make_engine(cli.env["DIGEST_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM app_secrets")).scalar_one() == 0
+    finally:
+        engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.core.db import Base
-from digest.core.errors import DigestError
+from digest.core.errors import ConfigError, DigestError
 
 SIGNING_KEY = "signing_key"
 LEGACY_KEY_FILE = "secret_key"  # var/secret_key: where installs before the database key kept it
@@ -48,8 +48,12 @@ def legacy_key(var_dir: Path) -> str | None:
     path = var_dir / LEGACY_KEY_FILE
     try:
         value = path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        # Never replace a key that exists but cannot be read: the links it signed would die.
+        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ConfigError("DIGEST_VAR_DIR", f"cannot read the signing key {path}: {why}") from None
     return value or None
 
 
