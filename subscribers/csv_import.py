@@ -250,9 +250,11 @@ def _confirmations_where(
 ) -> Iterator[Confirmation]:
     for chunk in _chunks(values):
         rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name).where(column.in_(chunk))
+            select(
+                Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.token_version
+            ).where(column.in_(chunk))
         )
-        yield from (Confirmation(i, e, n) for i, e, n in rows)
+        yield from (Confirmation(i, e, n, v) for i, e, n, v in rows)
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:

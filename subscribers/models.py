@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
@@ -42,6 +42,8 @@ class Subscriber(Base):
     # Set by `digest subscribers erase`: the row stays (the delivery ledger points at
     # it) but holds no personal data any more.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every token (subscribers.tokens): bumping it retires the links mailed before.
+    token_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class Suppression(Base):

@@ -29,6 +29,7 @@ class Confirmation:
     subscriber_id: int
     email: str
     name: str
+    token_version: int
 
 
 def request_subscription(
@@ -75,7 +76,7 @@ def request_subscription(
         return None
     sub.last_confirmation_sent_at = now
     session.flush()
-    return Confirmation(sub.id, sub.email, sub.name)
+    return Confirmation(sub.id, sub.email, sub.name, sub.token_version)
 
 
 def confirm(session: Session, sub: Subscriber) -> bool:
@@ -92,7 +93,8 @@ def confirm(session: Session, sub: Subscriber) -> bool:
     return changed
 
 
-def confirm_url(settings: Settings, subscriber_id: int) -> str:
-    """The link that confirms ``subscriber_id`` (signed, see subscribers.tokens)."""
-    token = make_token(settings.signing_key(), "confirm", subscriber_id)
+def confirm_url(settings: Settings, confirmation: Confirmation) -> str:
+    """The link that confirms this request (signed, see subscribers.tokens)."""
+    key = settings.signing_key()
+    token = make_token(key, "confirm", confirmation.subscriber_id, confirmation.token_version)
     return f"{settings.base_url}/confirm/{token}"

@@ -120,6 +120,19 @@ def unsubscribe(session: Session, address: str) -> bool:
     return transition(sub, SubscriberStatus.UNSUBSCRIBED)
 
 
+def revoke_links(session: Session, address: str) -> int:
+    """Retire every link mailed to this address so far; returns the new link version.
+
+    Bumps the version in its tokens (subscribers.tokens): older links answer
+    410, links mailed from now on carry the new version. Other subscribers'
+    links are untouched.
+    """
+    sub = get(session, address)
+    sub.token_version = Subscriber.token_version + 1  # in SQL: two revokes never lose one
+    session.flush()
+    return sub.token_version
+
+
 def erase(session: Session, address: str) -> None:
     """Delete a subscriber's personal data, keeping only a hash of the address as suppression.
 

@@ -47,6 +47,7 @@ class App:
         from digest.core.db import ensure_current, session_factory
 
         ensure_current(self.engine)
+        self.settings.load_signing_key(self.engine)  # the key every process shares
         return session_factory(self.engine)
 
     def close(self) -> None:

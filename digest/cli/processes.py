@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from digest.delivery.manager import SendSummary
 
 
+# What `digest init` says when it stored the signing key (never the key itself).
+KEY_NEWS = {
+    "generated": "signing key: generated and stored in the database (every process uses it)",
+    "adopted": "signing key: var/secret_key stored in the database (links already mailed work)",
+}
+
+
 @click.command()
 @pass_app
 def init(app: App) -> None:
@@ -30,6 +37,9 @@ def init(app: App) -> None:
         click.echo(f"database {url} is up to date (revision {after})")
     else:
         click.echo(f"database {url} upgraded from {before or 'empty'} to revision {after}")
+    origin = app.settings.load_signing_key(app.engine)
+    if origin in KEY_NEWS:
+        click.echo(KEY_NEWS[origin])
     if app.engine.dialect.name == "postgresql":
         from digest.processes.queue import ensure_schema
 

@@ -15,7 +15,7 @@ from subscribers.status import SubscriberSource, SubscriberStatus
 
 @click.group()
 def subscribers() -> None:
-    """Add, import, export, list, unsubscribe and erase subscribers."""
+    """Add, import, export, list, unsubscribe, erase subscribers and revoke their links."""
 
 
 @subscribers.command("add")
@@ -212,6 +212,22 @@ def subscribers_unsubscribe(app: App, email: str) -> None:
     with transaction(app.factory) as s:
         changed = service.unsubscribe(s, email)
     click.echo(f"unsubscribed {email.strip()}" if changed else f"{email.strip()}: no change")
+
+
+@subscribers.command("revoke-links")
+@click.argument("email")
+@pass_app
+def subscribers_revoke_links(app: App, email: str) -> None:
+    """Make every link mailed to an address so far stop working (unsubscribe, preferences, confirm).
+
+    Mails sent from now on carry new links; other subscribers' links keep working.
+    """
+    from digest.core.db import transaction
+    from subscribers import service
+
+    with transaction(app.factory) as s:
+        version = service.revoke_links(s, email)
+    click.echo(f"revoked the links mailed to {email.strip()} so far (link version {version})")
 
 
 @subscribers.command("erase")

@@ -8,13 +8,12 @@ optionally, a TOML file named by ``DIGEST_CONFIG``.
 from __future__ import annotations
 
 import os
-import secrets
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +21,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from digest.core.errors import ConfigError
+from digest.core.errors import ConfigError, DigestError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from digest.core.signing import KeyOrigin
 
 DEFAULT_SQLITE_NAME = "digest.db"
 
@@ -100,6 +104,8 @@ class Settings(BaseSettings):
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
+    # the signing key read from the database (see load_signing_key); never a setting
+    _database_key: bytes | None = PrivateAttr(default=None)
 
     @field_validator(
         "lang",
@@ -170,17 +176,29 @@ class Settings(BaseSettings):
         name, addr = parseaddr(self.from_address)
         return Address(display_name=name, addr_spec=addr)
 
+    def load_signing_key(self, engine: Engine) -> KeyOrigin | None:
+        """Read the database's signing key for this process (once, after migrations).
+
+        With none stored yet it is written first: ``var/secret_key`` of an older
+        install if there is one, else a new random key. Returns where it came from,
+        or None when ``DIGEST_SECRET_KEY`` is set (the database key is then unused).
+        """
+        if self.secret_key:
+            return None
+        from digest.core.signing import KeyOrigin, database_key
+
+        if self._database_key is not None:
+            return KeyOrigin.STORED
+        self._database_key, origin = database_key(engine, self.var_dir)
+        return origin
+
     def signing_key(self) -> bytes:
-        """The token-signing secret: the setting, else one generated into ``var/`` once."""
+        """The token-signing secret: ``DIGEST_SECRET_KEY``, else the database's key."""
         if self.secret_key:
             return self.secret_key.encode()
-        path = self.var_dir / "secret_key"
-        if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        if self._database_key is None:
+            raise DigestError("no signing key read from the database (load_signing_key)")
+        return self._database_key
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets hidden, for display."""

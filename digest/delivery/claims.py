@@ -63,6 +63,7 @@ class Row:
     subscriber_id: int
     email: str
     name: str
+    token_version: int  # read with the claim: no query per message for the links
 
 
 @dataclass
@@ -185,17 +186,24 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     if not got:
         return Claim(token, [])
     found = session.execute(
-        select(Delivery.id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status)
+        select(
+            Delivery.id,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.token_version,
+            Subscriber.status,
+        )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.claim_token == token)
         .order_by(Delivery.id)
     ).all()
-    gone = [d for d, _, _, _, status in found if status != SubscriberStatus.ACTIVE]
+    gone = [d for d, *_, status in found if status != SubscriberStatus.ACTIVE]
     if gone:
         _skip(session, token, gone, "subscriber no longer active")
     rows = [
-        Row(d, sid, email, name)
-        for d, sid, email, name, status in found
+        Row(d, sid, email, name, version)
+        for d, sid, email, name, version, status in found
         if status == SubscriberStatus.ACTIVE
     ]
     return Claim(token, rows)

@@ -259,7 +259,9 @@ class DeliveryManager:
             while i < len(rows) and not self._halted():
                 r = rows[i]
                 try:
-                    message = self.messages.build(Recipient(r.subscriber_id, r.email, r.name))
+                    message = self.messages.build(
+                        Recipient(r.subscriber_id, r.email, r.name, r.token_version)
+                    )
                 except SubscriberError as exc:
                     self._writer.step(claim.token, previous)
                     previous = Outcome(r, DeliveryState.FAILED, str(exc))

@@ -39,7 +39,11 @@ def test_send(
         stored = None if ref == "next" else stored_render(assemble.get(s, ref))
         edition_id = _edition_id(s, ref)
         known = service.find(s, email)
-    recipient = Recipient(known.id, known.email, known.name) if known else Recipient(0, email, "")
+    recipient = (
+        Recipient(known.id, known.email, known.name, known.token_version)
+        if known
+        else Recipient(0, email, "")
+    )
     messages = prepare_edition(settings, view, stored, edition_id, test_send=True)
     data = messages.build(recipient)
     try:

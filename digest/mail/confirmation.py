@@ -39,7 +39,7 @@ def build_confirmation(settings: Settings, confirmation: Confirmation) -> EmailM
     env = make_environment(settings.templates_dir)
     context = {
         "newsletter": settings.newsletter_name,
-        "confirm_url": confirm_url(settings, confirmation.subscriber_id),
+        "confirm_url": confirm_url(settings, confirmation),
         "name": confirmation.name,
         "base_url": settings.base_url,
         "lang": settings.lang,

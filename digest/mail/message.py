@@ -37,6 +37,7 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str
+    token_version: int = 1  # the subscriber's link version (subscribers.tokens)
 
 
 def message_id(edition_id: int, subscriber_id: int, domain: str) -> str:
@@ -107,13 +108,15 @@ class MessageFactory:
             return f"<digest.test.{self.edition_id}.{self.test_token}@{self.domain}>"
         return message_id(self.edition_id, recipient.subscriber_id, self.domain)
 
+    def _token(self, purpose: str, recipient: Recipient) -> str:
+        key = self.options.signing_key
+        return make_token(key, purpose, recipient.subscriber_id, recipient.token_version)
+
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        token = make_token(self.options.signing_key, "unsubscribe", recipient.subscriber_id)
-        return f"{self.options.base_url}/unsubscribe/{token}"
+        return f"{self.options.base_url}/unsubscribe/{self._token('unsubscribe', recipient)}"
 
     def preferences_url(self, recipient: Recipient) -> str:
-        token = make_token(self.options.signing_key, "preferences", recipient.subscriber_id)
-        return f"{self.options.base_url}/preferences/{token}"
+        return f"{self.options.base_url}/preferences/{self._token('preferences', recipient)}"
 
     def body_values(self, recipient: Recipient) -> dict[str, str]:
         return {

@@ -39,6 +39,7 @@ def run_demo(var_dir: Path, echo: Callable[[str], None]) -> tuple[Path, SendSumm
         engine = make_engine(settings.effective_database_url)
         try:
             upgrade(engine)
+            settings.load_signing_key(engine)
             factory = session_factory(engine)
             echo(f"database: {settings.effective_database_url}")
             stories = ingest.import_paths(factory, [seeds / "stories"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,6 +83,9 @@ class BodyLimit:
 
 def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app = FastAPI(title="digest", openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    with factory() as session:  # the signing key every process shares, before any route
+        bind = session.get_bind()
+        settings.load_signing_key(bind if isinstance(bind, Engine) else bind.engine)
     ctx = WebContext(settings, factory)
 
     async def handle_error(request: Request, exc: Exception) -> Response:

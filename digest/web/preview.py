@@ -60,7 +60,7 @@ def recipient_for(ctx: WebContext, subscriber_id: int | None) -> Recipient:
         sub = s.get(Subscriber, subscriber_id)
         if sub is None or sub.erased_at is not None:
             raise WebError(404, f"no subscriber with id {subscriber_id}")
-        return Recipient(sub.id, sub.email, sub.name)
+        return Recipient(sub.id, sub.email, sub.name, sub.token_version)
 
 
 def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -> Preview:

@@ -1,8 +1,9 @@
 """Subscriber web routes: subscribe, confirm, one-click unsubscribe (RFC 8058), preferences.
 
 Every link carries a signed token (subscribers.tokens): a forged or truncated
-one answers 400, one for a subscriber who is gone 404, and neither changes
-anything. GETs never change state (link scanners follow them); only POSTs do.
+one answers 400, one for a subscriber who is gone 404, a revoked one (an older
+version of the subscriber's links) 410, and none of them changes anything.
+GETs never change state (link scanners follow them); only POSTs do.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         return page("message.html", status, heading=heading, text=text, error=status >= 400)
 
     def bad_link(status: int) -> HTMLResponse:
+        if status == 410:
+            return message(
+                "This link no longer works",
+                "It was replaced: use the link in the newest email from us.",
+                status,
+            )
         return message(
             "This link is not valid",
             "It may be incomplete or mistyped: copy the whole link from the email.",
@@ -96,12 +103,14 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         )
 
     def subscriber_for(session: Session, purpose: str, token: str) -> Subscriber:
-        subscriber_id = read_token(key, purpose, token)
-        if subscriber_id is None:
+        claim = read_token(key, purpose, token)
+        if claim is None:
             raise BadToken(400)
-        sub = session.get(Subscriber, subscriber_id)
+        sub = session.get(Subscriber, claim.subscriber_id)
         if sub is None or sub.erased_at is not None:
             raise BadToken(404)
+        if claim.version != sub.token_version:
+            raise BadToken(410)  # genuine, but revoked (`digest subscribers revoke-links`)
         return sub
 
     # -- subscribe ------------------------------------------------------------
