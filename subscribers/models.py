@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.core.db import Base, UTCDateTime, str_enum, utcnow
@@ -17,7 +17,8 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    # Unique key: surrounding space trimmed, domain lower-cased (IDN as Unicode).
+    # Unique key: surrounding space trimmed, lower-cased, IDN domain as Unicode
+    # (subscribers.addresses): one mailbox, one subscriber.
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     # Change only through subscribers.lifecycle.transition (it keeps the timestamps).
@@ -42,6 +43,10 @@ class Subscriber(Base):
     # Set by `digest subscribers erase`: the row stays (the delivery ledger points at
     # it) but holds no personal data any more.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by migration 0013_address_case on a duplicate (the same address in another
+    # case) merged into this subscriber: the row stays, anonymized like an erased one,
+    # for the ledger rows it keeps, and its old links act for the subscriber it names.
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Suppression(Base):

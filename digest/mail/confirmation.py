@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from digest.core.settings import Settings
 from digest.render.edition import make_environment
 from digest.transports.base import SendFailure
 from digest.transports.factory import open_transport
+from subscribers.addresses import wire_address
 from subscribers.csv_import import CsvReport, ImportOptions, import_csv
 from subscribers.csv_parse import RowCounter
 from subscribers.optin import Confirmation, confirm_url
@@ -53,7 +54,7 @@ def build_confirmation(settings: Settings, confirmation: Confirmation) -> EmailM
         raise RenderError(HTML_TEMPLATE, str(exc)) from None
     msg = EmailMessage()
     msg["From"] = settings.sender
-    msg["To"] = Address(display_name=confirmation.name, addr_spec=confirmation.email)
+    msg["To"] = Address(display_name=confirmation.name, addr_spec=wire_address(confirmation.email))
     msg["Subject"] = f"Confirm your subscription to {settings.newsletter_name}"
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=settings.sender.domain or "localhost")
@@ -86,8 +87,11 @@ def send_confirmations(
         for confirmation in confirmations:
             try:
                 # CRLF line ends: transports write the bytes to the wire as they are.
-                message = build_confirmation(settings, confirmation).as_bytes(policy=SMTP)
-                transport.send(settings.sender.addr_spec, confirmation.email, message)
+                # A non-ASCII local part goes as UTF-8 (SMTPUTF8), in the To header too.
+                recipient = wire_address(confirmation.email)
+                policy = SMTP if recipient.isascii() else SMTPUTF8
+                message = build_confirmation(settings, confirmation).as_bytes(policy=policy)
+                transport.send(settings.sender.addr_spec, recipient, message)
                 sent += 1
             except (DigestError, SendFailure, ValueError) as exc:
                 log.warning(
@@ -122,6 +126,7 @@ def import_and_confirm(
             check_deliverability=settings.check_deliverability,
             options=options,
             progress=counter,
+            smtputf8=settings.smtputf8,
         )
     if not report.to_confirm:
         return report, 0
