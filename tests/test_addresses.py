@@ -168,3 +168,13 @@ def test_non_ascii_local_part_fails_alone_when_the_server_lacks_smtputf8(ready: 
         "zoë@example.com" in e and "not sent" in e and "SMTPUTF8" in e
         for e in map(str, status["last_errors"])
     ), status
+
+
+def test_non_ascii_local_part_confirmation_mail_goes_with_smtputf8(ready: Cli) -> None:
+    with smtputf8_cli(ready, offered=True) as (cli, server), web_app(cli) as web:
+        page = web.client.post("/subscribe", data={"email": "jöran@bücher.example"})
+    assert page.status_code == 200
+    [(_, rcpts, data)] = server.envelopes
+    assert rcpts == ["jöran@xn--bcher-kva.example"]
+    assert "SMTPUTF8" in server.mail_options[0]
+    assert "To: jöran@xn--bcher-kva.example".encode() in data.split(b"\r\n")

@@ -52,9 +52,16 @@ def build_confirmation(settings: Settings, confirmation: Confirmation) -> EmailM
         html = mjml2html(mjml_source, fonts={}, disable_comments=True)
     except (ValueError, RuntimeError) as exc:
         raise RenderError(HTML_TEMPLATE, str(exc)) from None
-    msg = EmailMessage()
+    recipient = wire_address(confirmation.email)
+    # A non-ASCII local part goes as UTF-8 (SMTPUTF8), in the To header too. CRLF line
+    # ends either way: transports write the bytes to the wire as they are.
+    msg = EmailMessage(policy=SMTP if recipient.isascii() else SMTPUTF8)
     msg["From"] = settings.sender
-    msg["To"] = Address(display_name=confirmation.name, addr_spec=wire_address(confirmation.email))
+    if recipient.isascii():
+        msg["To"] = Address(display_name=confirmation.name, addr_spec=recipient)
+    else:  # Address(addr_spec=) refuses a non-ASCII local part, Address(username=) does not
+        local, _, domain = recipient.rpartition("@")
+        msg["To"] = Address(display_name=confirmation.name, username=local, domain=domain)
     msg["Subject"] = f"Confirm your subscription to {settings.newsletter_name}"
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=settings.sender.domain or "localhost")
@@ -86,12 +93,8 @@ def send_confirmations(
     try:
         for confirmation in confirmations:
             try:
-                # CRLF line ends: transports write the bytes to the wire as they are.
-                # A non-ASCII local part goes as UTF-8 (SMTPUTF8), in the To header too.
-                recipient = wire_address(confirmation.email)
-                policy = SMTP if recipient.isascii() else SMTPUTF8
-                message = build_confirmation(settings, confirmation).as_bytes(policy=policy)
-                transport.send(settings.sender.addr_spec, recipient, message)
+                message = build_confirmation(settings, confirmation).as_bytes()
+                transport.send(settings.sender.addr_spec, wire_address(confirmation.email), message)
                 sent += 1
             except (DigestError, SendFailure, ValueError) as exc:
                 log.warning(
