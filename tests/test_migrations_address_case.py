@@ -8,6 +8,7 @@ merged rows' old mails acting for the subscriber they were merged into.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -155,3 +156,31 @@ def test_migration_address_case_merges_duplicates_keeping_status_and_history(
     assert left.status_code == 200
     [(status,)] = rows(database_url, "SELECT status FROM subscribers WHERE id = 6")
     assert status == "unsubscribed"
+
+
+def test_migration_address_case_keeps_erasures_made_before_it(cli: Cli, database_url: str) -> None:
+    """An erasure hashed the key with the local part as typed; after the upgrade that
+    spelling is still refused, in the import and in `subscribers add`."""
+    engine = make_engine(database_url)
+    try:
+        command.upgrade(alembic_config(engine), "0011_workers")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO suppressions (key_hash, reason, created_at)"
+                    " VALUES (:h, 'erased', :t)"
+                ),
+                {"h": hashlib.sha256(b"Grace.Hopper@example.org").hexdigest(), "t": T0},
+            )
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    added = cli("subscribers", "add", "Grace.Hopper@EXAMPLE.org", ok=False)
+    assert added.exit_code == 1 and "was erased and is suppressed" in added.output
+    csv_file = cli.cwd / "people.csv"
+    csv_file.write_text("email\nGrace.Hopper@example.org\nada@example.com\n", encoding="utf-8")
+    imported = cli("subscribers", "import", str(csv_file)).output
+    assert "suppressed: Grace.Hopper@example.org (erased)" in imported
+    assert [s["email"] for s in json.loads(cli("subscribers", "list", "--json").output)] == [
+        "ada@example.com"
+    ]
