@@ -94,14 +94,14 @@ def upgrade() -> None:
         for loser in losers:
             _merge_away(conn, loser["id"], winner["id"], now)
         if losers or winner["email_key"] != key:
-            kept.append({**merged(group), "email_key": key})
+            kept.append({**_merged(group), "email_key": key})
     for values in kept:
         conn.execute(
             sa.update(subscribers).where(subscribers.c.id == values.pop("id")).values(values)
         )
 
 
-def merged(group: list[dict[str, Any]]) -> dict[str, Any]:
+def _merged(group: list[dict[str, Any]]) -> dict[str, Any]:
     """The kept subscriber's new values from its group (oldest first); see the docstring."""
     winner = group[0]
     decider = max(group, key=lambda r: (RANK.index(r["status"]), r["status_changed_at"]))
