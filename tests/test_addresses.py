@@ -65,6 +65,11 @@ def test_address_in_another_case_is_one_subscriber_and_gets_one_message(
     assert ready("subscribers", "unsubscribe", "ADA@Example.COM").exit_code == 0
     assert listed(ready) == [("ada@example.com", "unsubscribed")]
     assert listed(ready, "--status", "active") == []
+    # Erasing in one spelling suppresses every spelling.
+    ready("subscribers", "erase", "Ada@example.COM", "--yes")
+    assert listed(ready) == []
+    back = ready("subscribers", "add", "ADA@example.com", ok=False)
+    assert back.exit_code == 1 and "was erased and is suppressed" in back.output
 
 
 def test_idn_domain_is_mailed_in_its_ascii_form(
