@@ -73,11 +73,15 @@ def import_csv(
     check_deliverability: bool = False,
     options: ImportOptions | None = None,
     progress: RowCounter | None = None,
+    *,
+    smtputf8: bool = False,
 ) -> CsvReport:
     """Import a CSV; all or nothing unless ``options.skip_invalid``.
 
-    Known addresses are left as they are (``options.update``: their name, time
-    zone and attributes are updated) and reported. An address that
+    Addresses are known whatever their case (``subscribers.addresses``); a
+    non-ASCII local part is a bad row unless ``smtputf8``. Known addresses are
+    left as they are (``options.update``: their name, time zone and attributes
+    are updated) and reported. An address that
     unsubscribed, bounced, complained or was erased is never (re)activated nor
     updated: it is reported as suppressed. With ``options.pending`` new
     addresses are pending and the report lists the subscribers owed a
@@ -85,7 +89,7 @@ def import_csv(
     this module sends nothing (digest.mail.confirmation mails them after commit).
     """
     opts = options or ImportOptions()
-    rows, errors = parse_file(path, check_deliverability, progress)
+    rows, errors = parse_file(path, check_deliverability, progress, smtputf8=smtputf8)
     if errors and not opts.skip_invalid:
         raise ImportRejected(str(path), errors)
     report = CsvReport(skipped=errors)
@@ -105,7 +109,7 @@ def _plan(
     """Sort the rows into new, known and suppressed ones (each reported) and plan the writes."""
     keys = [r.key for r in rows]
     known = _known(session, keys)
-    erased = erased_keys(session, keys)
+    erased = erased_keys(session, [(r.email, r.key) for r in rows])
     plan = _Plan(utcnow())
     seen: set[str] = set()
     for row in rows:

@@ -51,7 +51,11 @@ class RowCounter(Protocol):
 
 
 def parse_file(
-    path: Path, check_deliverability: bool = False, progress: RowCounter | None = None
+    path: Path,
+    check_deliverability: bool = False,
+    progress: RowCounter | None = None,
+    *,
+    smtputf8: bool = False,
 ) -> tuple[list[CsvRow], list[RowError]]:
     """The valid rows and an error per bad row; ImportRejected if the file as a whole is bad."""
     name = str(path)
@@ -64,7 +68,7 @@ def parse_file(
     errors: list[RowError] = []
     for line, record in _records(name, reader, errors, progress):
         try:
-            rows.append(_parse_record(line, header, record, check_deliverability))
+            rows.append(_parse_record(line, header, record, check_deliverability, smtputf8))
         except SubscriberError as exc:
             errors.append(RowError(name, line, str(exc)))
     columns = frozenset(header)
@@ -139,13 +143,13 @@ def _records(
 
 
 def _parse_record(
-    line: int, header: list[str], record: list[str], check_deliverability: bool
+    line: int, header: list[str], record: list[str], check_deliverability: bool, smtputf8: bool
 ) -> CsvRow:
     """One record as a row to import; SubscriberError saying what is wrong with it."""
     _check_field_count(header, record)
     # A leading ' before a formula start is the export's mark of text (see csv_export).
     cells = dict(zip(header, (from_text_cell(c) for c in record), strict=True))
-    email, key = check_address(cells["email"], check_deliverability)
+    email, key = check_address(cells["email"], check_deliverability, smtputf8=smtputf8)
     name = check_name(cells.get("name", ""))
     timezone = check_timezone(cells.get("timezone"))
     status = _choice(SubscriberStatus, cells, "status")

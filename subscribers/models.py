@@ -17,7 +17,8 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    # Unique key: surrounding space trimmed, domain lower-cased (IDN as Unicode).
+    # Unique key: surrounding space trimmed, lower-cased, IDN domain as Unicode
+    # (subscribers.addresses): one mailbox, one subscriber.
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     # Change only through subscribers.lifecycle.transition (it keeps the timestamps).
@@ -44,6 +45,10 @@ class Subscriber(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Part of every token (subscribers.tokens): bumping it retires the links mailed before.
     token_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # Set by migration 0013_address_case on a duplicate (the same address in another
+    # case) merged into this subscriber: the row stays, anonymized like an erased one,
+    # for the ledger rows it keeps, and its old links act for the subscriber it names.
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Suppression(Base):

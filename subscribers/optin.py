@@ -48,7 +48,7 @@ def request_subscription(
     existing subscriber other than its status changes here: the request is
     not authenticated. SubscriberError for a bad address, name or time zone.
     """
-    email, key = check_address(address, settings.check_deliverability)
+    email, key = check_address(address, settings.check_deliverability, smtputf8=settings.smtputf8)
     clean_name = check_name(name)
     zone = check_timezone(timezone)
     now = now or utcnow()
@@ -89,7 +89,7 @@ def confirm(session: Session, sub: Subscriber) -> bool:
     changed = transition(sub, SubscriberStatus.ACTIVE)
     if changed:
         # The address itself asked again: an old erasure no longer suppresses it.
-        forget_suppression(session, sub.email_key)
+        forget_suppression(session, sub)
     return changed
 
 

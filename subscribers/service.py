@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
-from subscribers.addresses import check_address, check_name, check_timezone, key_hash
+from subscribers.addresses import (
+    check_address,
+    check_name,
+    check_timezone,
+    key_hash,
+    legacy_key,
+)
 from subscribers.lifecycle import SUBSCRIBED, transition
 from subscribers.models import Subscriber, Suppression
 from subscribers.status import SubscriberSource, SubscriberStatus
@@ -19,12 +25,22 @@ CHUNK = 500
 
 
 def find(session: Session, address: str) -> Subscriber | None:
-    _, key = check_address(address)
+    """The subscriber with this address, any case (a lookup takes any valid address)."""
+    _, key = check_address(address, smtputf8=True)
     return by_key(session, key)
 
 
 def by_key(session: Session, key: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+
+
+def by_id(session: Session, subscriber_id: int) -> Subscriber | None:
+    """The live subscriber a (token's) id names: a row merged into another (migration
+    0013_address_case) stands for the one it was merged into; erased ones are None."""
+    sub = session.get(Subscriber, subscriber_id)
+    if sub is not None and sub.merged_into_id is not None:
+        sub = session.get(Subscriber, sub.merged_into_id)
+    return None if sub is None or sub.erased_at is not None else sub
 
 
 def get(session: Session, address: str) -> Subscriber:
@@ -35,9 +51,16 @@ def get(session: Session, address: str) -> Subscriber:
     return sub
 
 
-def erased_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    """Those of ``keys`` whose address was erased (their hash is on the suppression list)."""
-    by_hash = {key_hash(k): k for k in keys}
+def suppression_hashes(email: str, key: str) -> set[str]:
+    """The suppression-list hashes that stand for this address: of its key, and of its key
+    as it was before keys ignored the local part's case (an erasure from back then)."""
+    legacy = legacy_key(email, key)
+    return {key_hash(key)} if legacy == key else {key_hash(key), key_hash(legacy)}
+
+
+def erased_keys(session: Session, addresses: Iterable[tuple[str, str]]) -> set[str]:
+    """The keys of those ``(email, key)`` whose address was erased (on the suppression list)."""
+    by_hash = {h: k for e, k in addresses for h in suppression_hashes(e, k)}
     hashes = list(by_hash)
     found: set[str] = set()
     for start in range(0, len(hashes), CHUNK):
@@ -57,15 +80,16 @@ def add(
     timezone: str | None = None,
     attributes: dict[str, Any] | None = None,
     check_deliverability: bool = False,
+    smtputf8: bool = False,
 ) -> Subscriber:
-    """Add one subscriber; a known or erased address is an error naming why."""
-    email, key = check_address(address, check_deliverability)
+    """Add one subscriber; a known (in any case) or erased address is an error naming why."""
+    email, key = check_address(address, check_deliverability, smtputf8=smtputf8)
     clean_name = check_name(name)
     zone = check_timezone(timezone)
     existing = by_key(session, key)
     if existing is not None:
         raise SubscriberError(email, f"already a subscriber (status {existing.status})")
-    if erased_keys(session, [key]):
+    if erased_keys(session, [(email, key)]):
         raise SubscriberError(email, "was erased and is suppressed; it can only subscribe itself")
     now = utcnow()
     sub = Subscriber(
@@ -154,6 +178,7 @@ def erase(session: Session, address: str) -> None:
     session.flush()
 
 
-def forget_suppression(session: Session, key: str) -> None:
+def forget_suppression(session: Session, sub: Subscriber) -> None:
     """The address confirmed a new subscription itself: it is no longer suppressed."""
-    session.execute(delete(Suppression).where(Suppression.key_hash == key_hash(key)))
+    hashes = suppression_hashes(sub.email, sub.email_key)
+    session.execute(delete(Suppression).where(Suppression.key_hash.in_(hashes)))

@@ -122,10 +122,13 @@ class Captured:
 
 
 @contextmanager
-def running_smtp(handler: Any) -> Iterator[int]:
-    """An aiosmtpd server on 127.0.0.1 with ``handler``, for the block; yields its port."""
+def running_smtp(handler: Any, **options: Any) -> Iterator[int]:
+    """An aiosmtpd server on 127.0.0.1 with ``handler``, for the block; yields its port.
+
+    ``options`` go to aiosmtpd (e.g. ``enable_SMTPUTF8=False``: it offers SMTPUTF8 by default).
+    """
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield port

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Captured, Cli
+from conftest import Captured, Cli, running_smtp
 from sending_setup import FAST, edition_with
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
@@ -143,19 +143,18 @@ def test_send_goes_on_when_its_postgresql_connections_are_terminated(
         assert set(got) == set(ed.emails) and max(got.values()) == 1
 
 
-def test_an_address_the_server_cannot_take_fails_alone_and_is_never_unknown(
-    cli: Cli, captured: Captured
-) -> None:
+def test_an_address_the_server_cannot_take_fails_alone_and_is_never_unknown(cli: Cli) -> None:
     """Refused before a byte left (a non-ASCII address, no SMTPUTF8 offered): `failed`, and
     the send goes on for everyone else."""
-    with edition_with(cli, 20) as ed:
+    captured = Captured()
+    with running_smtp(captured, enable_SMTPUTF8=False) as port, edition_with(cli, 20) as ed:
         with ed.factory.begin() as s:
             s.execute(
                 text("UPDATE subscribers SET email = :e WHERE email = :old"),
                 {"e": "zoë@example.com", "old": ed.emails[7]},
             )
         ed.start()
-        summary = ed.send(smtp(cli), FAST)
+        summary = ed.send(SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{port}")), FAST)
         states = ed.states()
         assert states.pop("zoë@example.com") == "failed"
         assert set(states.values()) == {"sent"} and summary.unknown == 0

@@ -36,6 +36,7 @@ def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
             source=SubscriberSource.CLI,
             timezone=timezone,
             check_deliverability=app.settings.check_deliverability,
+            smtputf8=app.settings.smtputf8,
         )
         shown = sub.email
     click.echo(f"added {shown}")

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     dkim_domain: str = ""
     # subscribers
     check_deliverability: bool = False  # DNS lookups when validating addresses
+    smtputf8: bool = False  # the relay takes SMTPUTF8: accept non-ASCII local parts
     confirm_interval_minutes: float = Field(default=10.0, ge=0)  # confirmation mails per address
     # delivery
     smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections

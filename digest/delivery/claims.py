@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from digest.core.db import db_time, utcnow
 from digest.core.models import Delivery
 from digest.core.status import DeliveryState
+from subscribers.addresses import wire_address
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
@@ -64,6 +65,8 @@ class Row:
     email: str
     name: str
     token_version: int  # read with the claim: no query per message for the links
+    # The address as RCPT TO carries it (an IDN domain as xn--), worked out once per row.
+    envelope: str
 
 
 @dataclass
@@ -202,7 +205,7 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
     if gone:
         _skip(session, token, gone, "subscriber no longer active")
     rows = [
-        Row(d, sid, email, name, version)
+        Row(d, sid, email, name, version, wire_address(email))
         for d, sid, email, name, version, status in found
         if status == SubscriberStatus.ACTIVE
     ]

@@ -280,7 +280,7 @@ class DeliveryManager:
                 # not be `sending` yet; it is before any byte of its message is written.
                 then = None
                 if self._pipeline and i < len(rows) and not self._halt.is_set():
-                    then = (sender, rows[i].email)
+                    then = (sender, rows[i].envelope)
                 previous, fatal = self._deliver(r, sender, message, then)
                 if on_sent:
                     on_sent(1)
@@ -314,7 +314,7 @@ class DeliveryManager:
         last: Exception | None = None
         for attempt in range(1, self.options.max_attempts + 1):
             try:
-                self.transport.send(sender, r.email, message, then=then)
+                self.transport.send(sender, r.envelope, message, then=then)
             except Rejected as exc:
                 if exc.stage == "connect" and exc.permanent:
                     # The server refuses service to everyone: not this recipient's fault.

@@ -13,7 +13,7 @@ from digest.mail.message import Recipient, prepare_edition
 from digest.render.edition import stored_render
 from digest.transports.base import SendFailure, Transport
 from subscribers import service
-from subscribers.addresses import check_address
+from subscribers.addresses import check_address, wire_address
 
 
 def _edition_id(session: Session, ref: str) -> int | None:
@@ -32,7 +32,7 @@ def test_send(
     A known subscriber gets their own links and name; anyone else gets the
     message as a subscriber with no links of their own would. Nothing is recorded.
     """
-    email, _ = check_address(address)
+    email, _ = check_address(address, smtputf8=settings.smtputf8)
     with factory() as s:
         view = assemble.view(s, ref)
         # A started edition is tested as it goes out: from the render stored at its start.
@@ -47,7 +47,7 @@ def test_send(
     messages = prepare_edition(settings, view, stored, edition_id, test_send=True)
     data = messages.build(recipient)
     try:
-        transport.send(messages.sender.addr_spec, recipient.email, data)
+        transport.send(messages.sender.addr_spec, wire_address(recipient.email), data)
     except SendFailure as exc:
         raise DeliveryError(settings.smtp_url.split("@")[-1], f"test send refused: {exc}") from None
     finally:

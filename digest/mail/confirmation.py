@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from digest.core.settings import Settings
 from digest.render.edition import make_environment
 from digest.transports.base import SendFailure
 from digest.transports.factory import open_transport
+from subscribers.addresses import wire_address
 from subscribers.csv_import import CsvReport, ImportOptions, import_csv
 from subscribers.csv_parse import RowCounter
 from subscribers.optin import Confirmation, confirm_url
@@ -51,9 +52,16 @@ def build_confirmation(settings: Settings, confirmation: Confirmation) -> EmailM
         html = mjml2html(mjml_source, fonts={}, disable_comments=True)
     except (ValueError, RuntimeError) as exc:
         raise RenderError(HTML_TEMPLATE, str(exc)) from None
-    msg = EmailMessage()
+    recipient = wire_address(confirmation.email)
+    # A non-ASCII local part goes as UTF-8 (SMTPUTF8), in the To header too. CRLF line
+    # ends either way: transports write the bytes to the wire as they are.
+    msg = EmailMessage(policy=SMTP if recipient.isascii() else SMTPUTF8)
     msg["From"] = settings.sender
-    msg["To"] = Address(display_name=confirmation.name, addr_spec=confirmation.email)
+    if recipient.isascii():
+        msg["To"] = Address(display_name=confirmation.name, addr_spec=recipient)
+    else:  # Address(addr_spec=) refuses a non-ASCII local part, Address(username=) does not
+        local, _, domain = recipient.rpartition("@")
+        msg["To"] = Address(display_name=confirmation.name, username=local, domain=domain)
     msg["Subject"] = f"Confirm your subscription to {settings.newsletter_name}"
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=settings.sender.domain or "localhost")
@@ -85,9 +93,8 @@ def send_confirmations(
     try:
         for confirmation in confirmations:
             try:
-                # CRLF line ends: transports write the bytes to the wire as they are.
-                message = build_confirmation(settings, confirmation).as_bytes(policy=SMTP)
-                transport.send(settings.sender.addr_spec, confirmation.email, message)
+                message = build_confirmation(settings, confirmation).as_bytes()
+                transport.send(settings.sender.addr_spec, wire_address(confirmation.email), message)
                 sent += 1
             except (DigestError, SendFailure, ValueError) as exc:
                 log.warning(
@@ -122,6 +129,7 @@ def import_and_confirm(
             check_deliverability=settings.check_deliverability,
             options=options,
             progress=counter,
+            smtputf8=settings.smtputf8,
         )
     if not report.to_confirm:
         return report, 0

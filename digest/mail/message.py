@@ -23,6 +23,7 @@ from digest.core.errors import SubscriberError
 from digest.mail.dkim import DkimSigner
 from digest.mail.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
 from digest.render.edition import EditionView, Rendered, render_with
+from subscribers.addresses import wire_address
 from subscribers.tokens import make_token
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class MessageFactory:
         try:
             check_header_value("name", recipient.name)
             headers = {
-                "To": format_address(recipient.name, recipient.email),
+                "To": format_address(recipient.name, wire_address(recipient.email)),
                 "Message-ID": self.message_id(recipient),
                 "List-Unsubscribe": self.list_unsubscribe(
                     check_header_value("List-Unsubscribe", values["unsubscribe_url"])
@@ -202,7 +203,9 @@ class MessageFactory:
         for name in self.header_order():
             if name == "To":
                 try:
-                    msg["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+                    msg["To"] = Address(
+                        display_name=recipient.name, addr_spec=wire_address(recipient.email)
+                    )
                 except (ValueError, IndexError) as exc:
                     raise SubscriberError(
                         recipient.email, f"cannot address a message to it: {exc}"

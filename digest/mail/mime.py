@@ -30,7 +30,8 @@ _LINE_BREAKING = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # ASCII a QP line may carry as-is (no "=", no control characters, no trailing-space trouble).
 _QP_SAFE = re.compile(r"[!-<>-~][ !-<>-~]*")
 _ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
-_ADDR_SPEC = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")  # printable ASCII, no < > or space
+# Printable, no < > or space; only the local part may be non-ASCII (SMTPUTF8, RFC 6532).
+_ADDR_SPEC = re.compile(r"[!-;=?-~\u00a0-\ud7ff\ue000-\U0010ffff]+@[!-;=?-~]+")
 
 
 class HeaderValueError(ValueError):
@@ -89,7 +90,11 @@ def encoded_words(text: str) -> str:
 
 
 def format_address(name: str, addr: str) -> str:
-    """``Name <addr>`` for a To header; HeaderValueError for anything unsafe."""
+    """``Name <addr>`` for a To header; HeaderValueError for anything unsafe.
+
+    ``addr`` as it goes on the wire: an IDN domain in its ASCII form; a non-ASCII
+    local part stays UTF-8 (the message then needs SMTPUTF8, which the transport checks).
+    """
     check_header_value("To", name)
     if not _ADDR_SPEC.fullmatch(addr):
         raise HeaderValueError(f"To: not an address this message can carry: {addr!r}")
@@ -198,10 +203,11 @@ class MessageTemplate:
         return cls(tuple(segments), tuple(recipient_headers), tuple(placeholders))
 
     def fill(self, headers: Mapping[str, str], values: Mapping[str, str]) -> bytes:
-        """This recipient's message bytes. Header values must be checked and encoded already."""
+        """This recipient's message bytes. Header values must be checked and encoded already
+        (ASCII, but for a To address with a non-ASCII local part: UTF-8)."""
         slots: dict[str, bytes] = {}
         for name in self.header_slots:
-            slots["h:" + name] = headers[name].encode("ascii")
+            slots["h:" + name] = headers[name].encode("utf-8")
         for field in self.body_fields:
             value = values[field]
             slots["text:" + field] = qp_value(value)

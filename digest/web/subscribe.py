@@ -24,7 +24,7 @@ from digest.core.settings import Settings
 from digest.mail.confirmation import send_confirmation
 from digest.web.context import page_environment
 from digest.web.errors import WebError, status_for
-from subscribers import optin
+from subscribers import optin, service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
 from subscribers.models import Subscriber
@@ -106,8 +106,8 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         claim = read_token(key, purpose, token)
         if claim is None:
             raise BadToken(400)
-        sub = session.get(Subscriber, claim.subscriber_id)
-        if sub is None or sub.erased_at is not None:
+        sub = service.by_id(session, claim.subscriber_id)
+        if sub is None:
             raise BadToken(404)
         if claim.version != sub.token_version:
             raise BadToken(410)  # genuine, but revoked (`digest subscribers revoke-links`)

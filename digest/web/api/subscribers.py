@@ -59,6 +59,7 @@ def make_router(ctx: WebContext) -> APIRouter:
                 status=SubscriberStatus(body.status),
                 timezone=body.timezone,
                 check_deliverability=ctx.settings.check_deliverability,
+                smtputf8=ctx.settings.smtputf8,
             )
             return subscriber_out(sub)
 
