@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
+    allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
+    subscribe_limit_per_client: int = Field(default=10, ge=0)  # POST /subscribe per client/hour
+    subscribe_limit: int = Field(default=300, ge=0)  # POST /subscribe per hour, all clients
+    login_max_failures: int = Field(default=5, ge=1)  # wrong admin tokens per client/15 minutes
 
     @field_validator(
         "lang",
@@ -140,6 +144,18 @@ class Settings(BaseSettings):
             sources.append(toml)
         return tuple(sources)
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: str) -> str:
+        names = []
+        for given in filter(None, (part.strip().lower() for part in value.split(","))):
+            bracketed = given.startswith("[") and given.endswith("]")  # an IPv6 address
+            name = given[1:-1] if bracketed else given
+            if not name or any(c in name for c in "/@[] \t\r\n\0" + ("" if bracketed else ":")):
+                raise ValueError(f"expected host names without scheme, port or path: {given!r}")
+            names.append(name)
+        return ",".join(names)
+
     @field_validator("from_address")
     @classmethod
     def _check_from(cls, value: str) -> str:
@@ -163,6 +179,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{self.var_dir / DEFAULT_SQLITE_NAME}"
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Host names served besides loopback and ``BASE_URL``'s: ``DIGEST_ALLOWED_HOSTS``."""
+        return frozenset(name for name in self.allowed_hosts.split(",") if name)
 
     @property
     def sender(self) -> Address:
