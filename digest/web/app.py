@@ -32,7 +32,9 @@ from digest.web.sessions import SESSION_SECONDS
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Never a Referer to other sites (links carry tokens); "no-referrer" would also make
+    # browsers send "Origin: null" on this site's own form posts.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "SAMEORIGIN",
 }
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"

@@ -13,7 +13,9 @@ a browser marks as cross-site (an ``Origin`` other than the app's own, or
 ``Sec-Fetch-Site: cross-site`` / ``same-site``) gets 403 before any route runs,
 whatever its body, cookies or access mode. The app's own origins are the
 origin of ``DIGEST_BASE_URL`` and the request's own ``scheme://Host`` (its Host
-passed ``HostGuard``). Two routes are meant to be posted from elsewhere and
+passed ``HostGuard``); ``Origin: null`` counts as own only beside
+``Sec-Fetch-Site: same-origin`` (a browser posting this site's form under a
+no-referrer policy). Two routes are meant to be posted from elsewhere and
 stay open: ``POST /subscribe`` (the public form, embeddable on any site) and the
 RFC 8058 one-click ``POST /unsubscribe/TOKEN`` whose body is
 ``List-Unsubscribe=One-Click``. A request with neither ``Origin`` nor
@@ -121,8 +123,8 @@ class OriginGuard:
         if fetch_site in ("cross-site", "same-site"):
             return f"Sec-Fetch-Site: {fetch_site}"
         origin = header(scope, b"origin")
-        if origin is None:
-            return None
+        if origin is None or (origin.strip() == "null" and fetch_site == "same-origin"):
+            return None  # "null": this site's own form under a no-referrer policy
         own = {self.base_origin, origin_of(f"{scope['scheme']}://{header(scope, b'host') or ''}")}
         if origin_of(origin) in own - {""}:
             return None
