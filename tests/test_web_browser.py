@@ -208,3 +208,26 @@ def test_browser_forms_on_another_site_cannot_write_but_may_subscribe_and_one_cl
     assert editions == 0
     assert statuses == {"reader@example.com": "unsubscribed", "fan@example.org": "pending"}
     assert [rcpt for _, [rcpt], _ in captured.envelopes] == ["fan@example.org"]
+
+
+def test_browser_subscriber_forms_pass_the_cross_site_guard(chromium: Any, site: Cli) -> None:
+    token = make_token(site.settings().signing_key(), "preferences", 1)
+    with served(site) as (base, factory):
+        page = new_page(chromium, base)
+        page.goto(f"{base}/preferences/{token}")
+        page.fill("#name", "Reader One")
+        page.click("text=Save")
+        page.get_by_text("Saved.").wait_for(timeout=5000)
+        page.click("text=Pause (no editions until you resume)")
+        page.get_by_text("Paused: no editions until you resume.").wait_for(timeout=5000)
+        page.goto(f"{base}/subscribe")
+        page.fill("#email", "new@example.org")
+        page.get_by_role("button", name="Subscribe").click()
+        page.get_by_text("Check your inbox").wait_for(timeout=5000)
+        page.close()
+        with factory() as s:
+            rows = s.execute(select(Subscriber.email, Subscriber.name, Subscriber.status)).all()
+    assert sorted(map(tuple, rows)) == [
+        ("new@example.org", "", "pending"),
+        ("reader@example.com", "Reader One", "paused"),
+    ]
