@@ -205,3 +205,11 @@ def test_host_loopback_base_url_and_allowed_hosts_are_served(site: Cli) -> None:
 def test_host_allowed_hosts_setting_refuses_urls_and_ports(value: str) -> None:
     with pytest.raises(ConfigError, match="DIGEST_ALLOWED_HOSTS"):
         load_settings(allowed_hosts=value)
+
+
+def test_host_allowed_hosts_setting_takes_a_string_or_a_list() -> None:
+    names = {"news.example", "2001:db8::1"}
+    assert load_settings(allowed_hosts=" News.example ,[2001:db8::1],").allowed_host_names == names
+    assert (
+        load_settings(allowed_hosts=["news.example", "[2001:db8::1]"]).allowed_host_names == names
+    )

@@ -144,9 +144,13 @@ class Settings(BaseSettings):
             sources.append(toml)
         return tuple(sources)
 
-    @field_validator("allowed_hosts")
+    @field_validator("allowed_hosts", mode="before")
     @classmethod
-    def _check_allowed_hosts(cls, value: str) -> str:
+    def _check_allowed_hosts(cls, value: Any) -> str:
+        if isinstance(value, list):  # a TOML list works as well as a comma-separated string
+            value = ",".join(map(str, value))
+        if not isinstance(value, str):
+            raise ValueError("expected comma-separated host names")
         names = []
         for given in filter(None, (part.strip().lower() for part in value.split(","))):
             bracketed = given.startswith("[") and given.endswith("]")  # an IPv6 address
