@@ -20,6 +20,8 @@ from subscribers.models import Subscriber
 from subscribers.tokens import make_token
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
+# The app serves only known Host names; TestClient's own ("testserver") is not one.
+LOOPBACK = "http://127.0.0.1"
 
 
 @dataclass
@@ -43,7 +45,7 @@ def web_app(cli: Cli, **extra: Any) -> Iterator[Web]:
     settings = cli.settings(**extra)
     engine = make_engine(settings.effective_database_url)
     try:
-        with TestClient(create_app(settings, session_factory(engine))) as client:
+        with TestClient(create_app(settings, session_factory(engine)), LOOPBACK) as client:
             yield Web(client, session_factory(engine), settings)
     finally:
         engine.dispose()

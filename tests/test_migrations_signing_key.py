@@ -88,7 +88,7 @@ def test_migration_signing_key_adopts_var_secret_key_and_keeps_the_data(
         # A web process whose var/ holds no key at all: the adopted key comes from the database.
         settings = load_settings(database_url=database_url, var_dir=tmp_path / "new-var")
         old_link = token_as_mailed_before_the_upgrade(LEGACY_KEY, "unsubscribe", 1)
-        with TestClient(create_app(settings, session_factory(engine))) as web:
+        with TestClient(create_app(settings, session_factory(engine)), "http://127.0.0.1") as web:
             answer = web.post(f"/unsubscribe/{old_link}", headers=ONE_CLICK)
             assert answer.status_code == 200, answer.text
             prefs = token_as_mailed_before_the_upgrade(LEGACY_KEY, "preferences", 2)

@@ -79,7 +79,7 @@ def test_web_healthz_and_preview_need_the_token_when_one_is_set(ready: Cli) -> N
     settings = ready.settings(admin_token="s3cret")
     engine = make_engine(settings.effective_database_url)
     try:
-        client = TestClient(create_app(settings, session_factory(engine)))
+        client = TestClient(create_app(settings, session_factory(engine)), "http://127.0.0.1")
         assert client.get("/healthz").text == "ok"
         assert client.get("/preview/next").status_code == 401
         page = client.get("/preview/next", headers={"Authorization": "Bearer s3cret"})

@@ -47,7 +47,9 @@ def web_in(cli: Cli, var_dir: Path, **extra: str) -> Iterator[TestClient]:
     settings = load_settings(database_url=cli.env["DIGEST_DATABASE_URL"], var_dir=var_dir, **extra)
     engine = make_engine(settings.effective_database_url)
     try:
-        with TestClient(create_app(settings, session_factory(engine))) as client:
+        with TestClient(
+            create_app(settings, session_factory(engine)), "http://127.0.0.1"
+        ) as client:
             yield client
     finally:
         engine.dispose()

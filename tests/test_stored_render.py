@@ -90,7 +90,7 @@ def test_stored_render_template_edited_after_start_changes_no_message_and_no_arc
             settings, factory, "1", open_transport(settings), options=FIRST_PART
         )
         assert first.sent == 3 and len(captured.envelopes) == 3
-        app = TestClient(create_app(settings, factory))
+        app = TestClient(create_app(settings, factory), "http://127.0.0.1")
         archive_before = app.get("/archive/1")
         assert archive_before.status_code == 200
 
@@ -215,7 +215,7 @@ def test_migrations_0010_keeps_started_editions_which_then_render_live(
         settings = Settings(
             database_url=database_url, var_dir=tmp_path / "var", secret_key="test-secret"
         )
-        client = TestClient(create_app(settings, session_factory(engine)))
+        client = TestClient(create_app(settings, session_factory(engine)), "http://127.0.0.1")
         page = client.get("/archive/1")
         assert page.status_code == 200 and "Old Headline" in page.text
         assert "Old Headline" in client.get("/archive").text

@@ -237,7 +237,7 @@ def test_pages_carry_security_headers(ready: Cli) -> None:
         for url in ("/editions", "/archive", "/login", "/healthz", "/api/editions"):
             response = web.client.get(url)
             assert response.headers["X-Content-Type-Options"] == "nosniff", url
-            assert response.headers["Referrer-Policy"] == "no-referrer", url
+            assert response.headers["Referrer-Policy"] == "same-origin", url
             assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"], url
 
 

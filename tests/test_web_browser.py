@@ -1,4 +1,4 @@
-"""The operator preview and the archive in headless Chromium, against a real uvicorn server.
+"""The operator preview, the archive and cross-site forms in headless Chromium, on a real server.
 
 Debian's chromium driven by playwright (the `chromium` fixture in conftest): skipped
 locally when it is missing, a failure on CI (CI=true). Screenshots land in
@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 import uvicorn
 from conftest import REFERENCE_STORY, Captured, Cli
+from sqlalchemy import func, select
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
 
 from digest.core.db import make_engine, session_factory
+from digest.core.models import Edition
 from digest.core.status import EditionStatus
 from digest.processes.sink import free_port
 from digest.web.app import create_app
+from subscribers.models import Subscriber
+from subscribers.tokens import make_token
 
 HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["headline"]]
 
@@ -139,3 +143,91 @@ def test_browser_archive_shows_a_sent_edition(
         page.screenshot(path=str(artifacts / "archive.png"), full_page=True)
         page.close()
     assert len(captured.envelopes) == 1
+
+
+ATTACKER = "http://attacker.example"
+
+
+def attacker_page(chromium: Any, base: str, html: str) -> Any:
+    """A page on another site (served by the browser itself) whose forms post to ``base``."""
+    page = chromium.new_page()
+
+    def route(route: Any) -> None:
+        if route.request.url.startswith(ATTACKER):
+            route.fulfill(status=200, content_type="text/html", body=html)
+        elif route.request.url.startswith(base):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", route)
+    page.goto(f"{ATTACKER}/")
+    return page
+
+
+def test_browser_operator_forms_pass_the_cross_site_guard(chromium: Any, site: Cli) -> None:
+    with served(site) as (base, factory):
+        page = new_page(chromium, base)
+        page.goto(f"{base}/editions")
+        page.click("text=Build an edition from them")
+        page.wait_for_url(f"{base}/editions/1")
+        page.click("button.danger")  # Cancel
+        page.wait_for_url(f"{base}/editions/1")
+        page.close()
+        assert wait_for_status(factory, 1, EditionStatus.CANCELLED) == EditionStatus.CANCELLED
+
+
+def test_browser_forms_on_another_site_cannot_write_but_may_subscribe_and_one_click(
+    chromium: Any, site: Cli, captured: Captured
+) -> None:
+    token = make_token(site.settings().signing_key(), "unsubscribe", 1)
+    html = f"""<!doctype html><title>evil</title>
+    <form id="api" method="post" action="BASE/api/editions"><button>api</button></form>
+    <form id="page" method="post" action="BASE/editions"><button>page</button></form>
+    <form id="sub" method="post" action="BASE/subscribe">
+      <input name="email" value="fan@example.org"><button>sub</button></form>
+    <form id="out" method="post" action="BASE/unsubscribe/{token}">
+      <input type="hidden" name="List-Unsubscribe" value="One-Click"><button>out</button></form>
+    """
+    with served(site) as (base, factory):
+        answers = {}
+        for form in ("api", "page", "sub", "out"):
+            page = attacker_page(chromium, base, html.replace("BASE", base))
+            with page.expect_navigation() as navigation:
+                page.click(f"#{form} button")
+            response = navigation.value
+            answers[form] = (response.status, page.content())
+            page.close()
+        with factory() as s:
+            editions = s.scalar(select(func.count()).select_from(Edition))
+            statuses = dict(s.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert answers["api"][0] == 403 and "cross-site request refused" in answers["api"][1]
+    assert answers["page"][0] == 403
+    assert answers["sub"][0] == 200 and "Check your inbox" in answers["sub"][1]
+    assert answers["out"][0] == 200 and "You are unsubscribed" in answers["out"][1]
+    assert editions == 0
+    assert statuses == {"reader@example.com": "unsubscribed", "fan@example.org": "pending"}
+    assert [rcpt for _, [rcpt], _ in captured.envelopes] == ["fan@example.org"]
+
+
+def test_browser_subscriber_forms_pass_the_cross_site_guard(chromium: Any, site: Cli) -> None:
+    token = make_token(site.settings().signing_key(), "preferences", 1)
+    with served(site) as (base, factory):
+        page = new_page(chromium, base)
+        page.goto(f"{base}/preferences/{token}")
+        page.fill("#name", "Reader One")
+        page.click("text=Save")
+        page.get_by_text("Saved.").wait_for(timeout=5000)
+        page.click("text=Pause (no editions until you resume)")
+        page.get_by_text("Paused: no editions until you resume.").wait_for(timeout=5000)
+        page.goto(f"{base}/subscribe")
+        page.fill("#email", "new@example.org")
+        page.get_by_role("button", name="Subscribe").click()
+        page.get_by_text("Check your inbox").wait_for(timeout=5000)
+        page.close()
+        with factory() as s:
+            rows = s.execute(select(Subscriber.email, Subscriber.name, Subscriber.status)).all()
+    assert sorted(map(tuple, rows)) == [
+        ("new@example.org", "", "pending"),
+        ("reader@example.com", "Reader One", "paused"),
+    ]

@@ -1,4 +1,4 @@
-"""ORM models of the pipeline: stories, feeds, editions and their stories, deliveries, clock runs.
+"""ORM models: stories, feeds, editions and their stories, deliveries, clock runs, web sessions.
 
 Subscribers live in ``subscribers.models`` on the same metadata; deliveries refer to
 them by foreign key only, so nothing here imports the subscribers package."""
@@ -224,3 +224,16 @@ class Worker(Base):
     kind: Mapped[str] = mapped_column(String(20))  # "poll" or "queue"
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebSession(Base):
+    """An operator's login to the web app; deleting the row logs that browser out everywhere.
+
+    ``id`` is an HMAC of the secret in the session cookie, never the secret itself.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

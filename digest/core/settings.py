@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
+    allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
+    subscribe_limit_per_client: int = Field(default=10, ge=0)  # POST /subscribe per client/hour
+    subscribe_limit: int = Field(default=300, ge=0)  # POST /subscribe per hour, all clients
+    login_max_failures: int = Field(default=5, ge=1)  # wrong admin tokens per client/15 minutes
     # the signing key read from the database (see load_signing_key); never a setting
     _database_key: bytes | None = PrivateAttr(default=None)
 
@@ -148,6 +152,22 @@ class Settings(BaseSettings):
             sources.append(toml)
         return tuple(sources)
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _check_allowed_hosts(cls, value: Any) -> str:
+        if isinstance(value, list):  # a TOML list works as well as a comma-separated string
+            value = ",".join(map(str, value))
+        if not isinstance(value, str):
+            raise ValueError("expected comma-separated host names")
+        names = []
+        for given in filter(None, (part.strip().lower() for part in value.split(","))):
+            bracketed = given.startswith("[") and given.endswith("]")  # an IPv6 address
+            name = given[1:-1] if bracketed else given
+            if not name or any(c in name for c in "/@[] \t\r\n\0" + ("" if bracketed else ":")):
+                raise ValueError(f"expected host names without scheme, port or path: {given!r}")
+            names.append(name)
+        return ",".join(names)
+
     @field_validator("from_address")
     @classmethod
     def _check_from(cls, value: str) -> str:
@@ -171,6 +191,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{self.var_dir / DEFAULT_SQLITE_NAME}"
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Host names served besides loopback and ``BASE_URL``'s: ``DIGEST_ALLOWED_HOSTS``."""
+        return frozenset(name for name in self.allowed_hosts.split(",") if name)
 
     @property
     def sender(self) -> Address:

@@ -1,10 +1,12 @@
-"""The web app (``digest serve``): app factory, body limit, error handling, security headers.
+"""The web app (``digest serve``): app factory, request guards, error handling, security headers.
 
 Routes live in ``preview`` (operator previews), ``editions`` (editions and
 sending), ``archive`` (public archive and Atom feed), ``api`` (operator JSON
 API), ``metrics`` (Prometheus) and ``subscribe`` (subscribe, confirm,
-unsubscribe, preferences). Access rules and CSRF are in ``access``; error
-types and their HTTP statuses in ``errors``.
+unsubscribe, preferences). What a request must be before any route sees it
+(a known Host, a bounded body, no cross-site write) is in ``guards``; access
+rules, CSRF and login throttling in ``access``; error types and their HTTP
+statuses in ``errors``.
 """
 
 from __future__ import annotations
@@ -15,70 +17,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.concurrency import run_in_threadpool
 
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
 from digest.web import archive, editions, metrics, preview
 from digest.web import subscribe as subscriber_pages
-from digest.web.access import SESSION_COOKIE, SESSION_SECONDS
+from digest.web.access import SESSION_COOKIE
 from digest.web.api import routes
 from digest.web.context import WebContext
 from digest.web.errors import HANDLED, WebError, error_response, status_for
+from digest.web.guards import BodyLimit, HostGuard, OriginGuard
+from digest.web.sessions import SESSION_SECONDS
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Never a Referer to other sites (links carry tokens); "no-referrer" would also make
+    # browsers send "Origin: null" on this site's own form posts.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "SAMEORIGIN",
 }
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-
-
-class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, before any route reads them."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        # Read (at most limit + 1 bytes of) the body here, then replay it to the app.
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = f"request body too large (limit {self.limit} bytes)"
-        response = error_response(scope["path"], 413, problem)
-        await response(scope, receive, send)
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
@@ -90,19 +50,23 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
 
     async def handle_error(request: Request, exc: Exception) -> Response:
         status, problem = status_for(exc)
-        return error_response(request.url.path, status, problem)
+        headers = exc.headers if isinstance(exc, WebError) else None
+        return error_response(request.url.path, status, problem, headers)
 
     for kind in HANDLED:
         app.add_exception_handler(kind, handle_error)
 
-    @app.middleware("http")
+    # The last added runs first: Host, then the body's size, then cross-site writes.
+    app.add_middleware(OriginGuard, settings=settings)
+    app.add_middleware(BodyLimit, limit=settings.web_max_body_bytes)
+    app.add_middleware(HostGuard, settings=settings)
+
+    @app.middleware("http")  # outermost: the guards' answers carry these headers too
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
         return response
-
-    app.add_middleware(BodyLimit, limit=settings.web_max_body_bytes)
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
     def healthz() -> Response:
@@ -134,12 +98,12 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         fields = await ctx.access.form(request)
-        if not ctx.access.token_ok(fields.get("token", "")):
+        if not ctx.access.token_ok(request, fields.get("token", "")):
             return ctx.page(request, "login.html", 401, error="That is not the admin token.")
         response = RedirectResponse("/editions", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            ctx.access.session_cookie(),
+            await run_in_threadpool(ctx.access.start_session),
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
@@ -150,6 +114,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         await ctx.access.form(request)
+        await run_in_threadpool(ctx.access.end_session, request)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response

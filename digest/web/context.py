@@ -43,7 +43,7 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.env = page_environment(self.settings)
-        self.access = Access(self.settings)
+        self.access = Access(self.settings, self.factory)
 
     def page(
         self, request: Request, template: str, status: int = 200, **context: Any

@@ -18,10 +18,11 @@ from digest.core.errors import BadEditionRef, DigestError, EditionError, NotFoun
 class WebError(Exception):
     """A request the app answers with an error status and one line of explanation."""
 
-    def __init__(self, status: int, problem: str) -> None:
+    def __init__(self, status: int, problem: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(problem)
         self.status = status
         self.problem = problem
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 # digest's own errors, most specific first: the first type an error is an instance of wins.
@@ -60,10 +61,12 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-def error_response(path: str, status: int, problem: str) -> Response:
+def error_response(
+    path: str, status: int, problem: str, headers: dict[str, str] | None = None
+) -> Response:
     """The one shape of every error: JSON under /api, a small HTML page elsewhere."""
     if wants_json(path):
-        return JSONResponse({"error": problem}, status_code=status)
+        return JSONResponse({"error": problem}, status_code=status, headers=headers)
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<link rel="stylesheet" href="/static/app.css">'
@@ -76,4 +79,4 @@ def error_response(path: str, status: int, problem: str) -> Response:
         )
         + '<p><a href="/">Home</a></p></main></body></html>'
     )
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=status, headers=headers)

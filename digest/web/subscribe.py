@@ -1,5 +1,12 @@
 """Subscriber web routes: subscribe, confirm, one-click unsubscribe (RFC 8058), preferences.
 
+``POST /subscribe`` answers the same for every address (new, pending, active,
+unsubscribed, suppressed), is limited per client address and overall
+(``DIGEST_SUBSCRIBE_LIMIT_PER_CLIENT``, ``DIGEST_SUBSCRIBE_LIMIT``: requests
+per hour, counted in this process, 429 with ``Retry-After`` past them), and
+ignores a request whose hidden honeypot field is filled (the same answer,
+nothing stored or mailed).
+
 Every link carries a signed token (subscribers.tokens): a forged or truncated
 one answers 400, one for a subscriber who is gone 404, a revoked one (an older
 version of the subscriber's links) 410, and none of them changes anything.
@@ -22,8 +29,10 @@ from digest.core.db import transaction
 from digest.core.errors import SubscriberError
 from digest.core.settings import Settings
 from digest.mail.confirmation import send_confirmation
+from digest.web.access import client_address
 from digest.web.context import page_environment
 from digest.web.errors import WebError, status_for
+from digest.web.limits import WindowLimit
 from subscribers import optin, service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
@@ -37,6 +46,8 @@ PAGE_HEADERS = {
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "Cache-Control": "no-store",
 }
+SUBSCRIBE_WINDOW_SECONDS = 3600  # DIGEST_SUBSCRIBE_LIMIT(_PER_CLIENT) count requests per hour
+HONEYPOT = "website"  # hidden from people (subscribe.html); a bot that fills it is ignored
 SUBSCRIBE_ACK = (
     "Thanks. If this address can receive mail, a confirmation link is on its way; "
     "you are subscribed once you open it."
@@ -81,6 +92,8 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
     router = APIRouter()
     env = page_environment(settings)
     key = settings.signing_key()
+    per_client = WindowLimit(settings.subscribe_limit_per_client, SUBSCRIBE_WINDOW_SECONDS)
+    overall = WindowLimit(settings.subscribe_limit, SUBSCRIBE_WINDOW_SECONDS)
 
     def page(_template: str, _code: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(_template).render(newsletter=settings.newsletter_name, **context)
@@ -123,8 +136,18 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
     async def subscribe(request: Request, background: BackgroundTasks) -> Response:
         as_json = "json" in request.headers.get("content-type", "")
         fields: dict[str, str] = {}
+        headers: dict[str, str] = {}
         try:
+            client = client_address(request)
+            wait = max(per_client.retry_after(client) or 0, overall.retry_after("") or 0)
+            if wait:
+                headers["Retry-After"] = str(wait)
+                raise WebError(429, f"too many subscription requests: try again in {wait} s")
+            per_client.hit(client)
+            overall.hit("")
             fields, as_json = await read_fields(request)
+            if fields.get(HONEYPOT):  # only a bot fills the hidden field: it learns nothing
+                return subscribed_answer(as_json)
 
             def record() -> optin.Confirmation | None:
                 try:
@@ -144,17 +167,23 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         except (WebError, SubscriberError) as exc:
             status, problem = status_for(exc)
             if as_json:
-                return JSONResponse({"error": problem}, status_code=status)
-            return page(
+                return JSONResponse({"error": problem}, status_code=status, headers=headers)
+            answer = page(
                 "subscribe.html",
                 status,
                 email=fields.get("email", ""),
                 name=fields.get("name", ""),
                 error=problem,
             )
+            answer.headers.update(headers)
+            return answer
         if confirmation is not None:
             # After the response: a new address costs no more time than a known one.
             background.add_task(send_confirmation, settings, confirmation)
+        return subscribed_answer(as_json)
+
+    def subscribed_answer(as_json: bool) -> Response:
+        """The one answer to a subscription, whether the address was new, known or ignored."""
         if as_json:
             return JSONResponse({"status": "ok", "message": SUBSCRIBE_ACK}, status_code=202)
         return message("Check your inbox", SUBSCRIBE_ACK)

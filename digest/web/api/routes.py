@@ -5,8 +5,10 @@ request and response bodies in ``schemas``; this module puts them together
 behind operator access.
 
 Writes accept only ``application/json`` (or ``text/csv`` for the subscriber
-import): a cross-site form can send neither without a CORS preflight, which
-this app never grants, so the API needs no CSRF token even when open.
+import), or no body at all. Cross-site writes never get here, whatever their
+body: ``digest.web.guards.OriginGuard`` refuses them first (an empty-bodied
+form POST is exactly what a cross-site page can send), so the API needs no
+CSRF token, even when open.
 """
 
 from __future__ import annotations
