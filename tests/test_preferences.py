@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from conftest import Cli
+from sqlalchemy import select
 from subscriber_web import web_app
 
 from digest.core.errors import SubscriberError
 from digest.sources.formats import fields
+from subscribers.models import Subscriber
 from subscribers.preferences import check_tag
 
 
@@ -254,3 +256,11 @@ def test_api_subscribers_csv_import_reads_topics_and_cadence(ready: Cli) -> None
         [ada] = c.get("/api/subscribers").json()
     assert report.json()["added"] == 1
     assert ada["topics"] == ["science", "space"] and ada["cadence"] == "weekly"
+
+
+def test_subscribers_erase_clears_topics(ready: Cli) -> None:
+    ready("subscribers", "add", "ada@example.com", "--topics", "health,science")
+    ready("subscribers", "erase", "ada@example.com", "--yes")
+    with web_app(ready) as web, web.factory() as s:
+        [sub] = s.scalars(select(Subscriber)).all()
+    assert sub.erased_at is not None and sub.topics == []

@@ -121,3 +121,10 @@ def test_preferences_page_keeps_its_token_rules(ready: Cli) -> None:
         assert web.client.post(path, data=form).status_code == 410
         sub = web.subscriber("ada@example.com")
         assert (sub.topics, sub.cadence) == ([], "daily")
+
+
+def test_subscribe_form_gives_new_subscribers_the_default_cadence(ready: Cli) -> None:
+    with web_app(ready, default_cadence="weekly") as web:
+        assert web.client.post("/subscribe", data={"email": "ada@example.com"}).is_success
+        sub = web.subscriber("ada@example.com")
+        assert (sub.status, sub.topics, sub.cadence) == ("pending", [], "weekly")
