@@ -1,8 +1,5 @@
 """Subscriber web routes: subscribe, confirm, one-click unsubscribe (RFC 8058), preferences.
 
-The preferences page also sets topics (a box for each tag of the stories of
-the last 90 days, and each the subscriber already has) and the cadence.
-
 Every link carries a signed token (subscribers.tokens): a forged or truncated
 one answers 400, one for a subscriber who is gone 404, a revoked one (an older
 version of the subscriber's links) 410, and none of them changes anything.
@@ -236,6 +233,8 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         return message("You are unsubscribed", f"{email} will receive no more emails from us.")
 
     # -- preferences --------------------------------------------------------------
+    # Name, time zone, topics (a box per tag of the stories of the last 90 days,
+    # and per topic the subscriber has) and cadence; pause, resume, leave.
 
     def preferences_page(
         sub: Subscriber, token: str, code: int = 200, **extra: Any
