@@ -1,7 +1,8 @@
 """CSV and JSON export of subscribers, and the columns an export writes.
 
 An export imported into an empty database (subscribers.csv_import) gives the
-same export. CSV cells that a spreadsheet would run as a formula (starting
+same export. A subscriber's topics are one cell, separated by ``|``
+(empty: everything). CSV cells that a spreadsheet would run as a formula (starting
 with ``=``, ``+``, ``-``, ``@``, tab or CR) are written with a leading ``'``,
 which the import takes off again.
 """
@@ -24,7 +25,18 @@ TIMESTAMP_FIELDS = (
     "complained_at",
     "paused_at",
 )
-EXPORT_FIELDS = ("email", "name", "status", "source", "timezone", *TIMESTAMP_FIELDS)
+EXPORT_FIELDS = (
+    "email",
+    "name",
+    "status",
+    "source",
+    "timezone",
+    "topics",
+    "cadence",
+    *TIMESTAMP_FIELDS,
+)
+# Between topics in the CSV ``topics`` cell (``,`` and ``;`` delimit cells).
+TOPIC_SEPARATOR = "|"
 # Columns with a meaning of their own; any other column is a custom attribute.
 RESERVED = frozenset(EXPORT_FIELDS)
 
@@ -59,6 +71,8 @@ def export_record(sub: Subscriber) -> dict[str, Any]:
         "status": str(sub.status),
         "source": sub.source,
         "timezone": sub.timezone or "",
+        "topics": list(sub.topics or []),
+        "cadence": sub.cadence,
         **{c: _iso(getattr(sub, c)) for c in TIMESTAMP_FIELDS},
         "attributes": dict(sub.attributes or {}),
     }
@@ -76,11 +90,16 @@ def write_csv(records: Iterable[dict[str, Any]], out: Any) -> int:
     writer.writerow([as_text_cell(c) for c in (*EXPORT_FIELDS, *extra)])
     for r in records:
         attrs = r["attributes"]
-        cells = [r[f] for f in EXPORT_FIELDS] + [
+        cells = [_field(r, f) for f in EXPORT_FIELDS] + [
             _cell(attrs[k]) if k in attrs else "" for k in extra
         ]
         writer.writerow([as_text_cell(c) for c in cells])
     return len(records)
+
+
+def _field(record: dict[str, Any], name: str) -> str:
+    value = record[name]
+    return TOPIC_SEPARATOR.join(value) if name == "topics" else str(value)
 
 
 def _cell(value: Any) -> str:

@@ -24,7 +24,7 @@ from subscribers.lifecycle import STAMPS, SUPPRESSED
 from subscribers.models import Subscriber
 from subscribers.optin import Confirmation
 from subscribers.service import CHUNK, erased_keys
-from subscribers.status import SubscriberStatus
+from subscribers.status import Cadence, SubscriberStatus
 
 T = TypeVar("T")
 
@@ -36,6 +36,8 @@ class ImportOptions:
     skip_invalid: bool = False
     # The confirmation rate limit (DIGEST_CONFIRM_INTERVAL_MINUTES) for reminders.
     confirm_interval: timedelta = timedelta(minutes=10)
+    # The cadence of new subscribers whose row names none (DIGEST_DEFAULT_CADENCE).
+    default_cadence: str = Cadence.DAILY
 
 
 @dataclass
@@ -80,8 +82,8 @@ def import_csv(
 
     Addresses are known whatever their case (``subscribers.addresses``); a
     non-ASCII local part is a bad row unless ``smtputf8``. Known addresses are
-    left as they are (``options.update``: their name, time zone and attributes
-    are updated) and reported. An address that
+    left as they are (``options.update``: their name, time zone, attributes,
+    topics and cadence are updated, those the file has columns for) and reported. An address that
     unsubscribed, bounced, complained or was erased is never (re)activated nor
     updated: it is reported as suppressed. With ``options.pending`` new
     addresses are pending and the report lists the subscribers owed a
@@ -125,7 +127,7 @@ def _plan(
             report.already_known.append(row.email)
             _plan_known(plan, row, old, opts)
         else:
-            plan.new.append(_values(row, source, plan.now, opts.pending))
+            plan.new.append(_values(row, source, plan.now, opts))
     return plan
 
 
@@ -141,6 +143,8 @@ def _known(session: Session, keys: list[str]) -> dict[str, Any]:
                 Subscriber.name,
                 Subscriber.timezone,
                 Subscriber.attributes,
+                Subscriber.topics,
+                Subscriber.cadence,
                 Subscriber.last_confirmation_sent_at,
             ).where(Subscriber.email_key.in_(chunk))
         )
@@ -171,8 +175,9 @@ def _reminder_due(old: Any, now: datetime, interval: timedelta) -> bool:
     return old.status == SubscriberStatus.PENDING and (last is None or now - last >= interval)
 
 
-def _values(row: CsvRow, source: str, now: datetime, pending: bool) -> dict[str, Any]:
+def _values(row: CsvRow, source: str, now: datetime, opts: ImportOptions) -> dict[str, Any]:
     """The insert values of a new subscriber."""
+    pending = opts.pending
     status, stamps = _first_status(row, pending)
     created = stamps.pop("created_at", now)
     stamp = STAMPS.get(status)
@@ -186,6 +191,8 @@ def _values(row: CsvRow, source: str, now: datetime, pending: bool) -> dict[str,
         "source": row.source or source,
         "timezone": row.timezone,
         "attributes": row.attributes,
+        "topics": row.topics or [],
+        "cadence": row.cadence or opts.default_cadence,
         "created_at": created,
         "status_changed_at": max([created, *stamps.values()]),
         "last_confirmation_sent_at": now
@@ -206,12 +213,22 @@ def _first_status(row: CsvRow, pending: bool) -> tuple[SubscriberStatus, dict[st
 
 def _changes(row: CsvRow, known: Any) -> dict[str, Any] | None:
     """The --update of a known subscriber from ``row``: only the columns the file has."""
-    before = {"name": known.name, "timezone": known.timezone, "attributes": known.attributes}
+    before = {
+        "name": known.name,
+        "timezone": known.timezone,
+        "attributes": known.attributes,
+        "topics": known.topics,
+        "cadence": known.cadence,
+    }
     values = dict(before)
     if "name" in row.columns:
         values["name"] = row.name
     if "timezone" in row.columns:
         values["timezone"] = row.timezone
+    if row.topics is not None:
+        values["topics"] = row.topics
+    if row.cadence is not None:
+        values["cadence"] = row.cadence
     if row.columns - RESERVED:
         values["attributes"] = {**(known.attributes or {}), **row.attributes}
     return None if values == before else {"id": known.id, **values}

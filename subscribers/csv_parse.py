@@ -1,8 +1,9 @@
 """Reading a subscriber CSV: every row checked, each bad one reported by its line.
 
-Columns: ``email`` (required), ``name``, ``timezone``, ``status``, ``source``
-and the lifecycle timestamps (what subscribers.csv_export writes); any other
-column becomes a custom attribute. subscribers.csv_import stores the rows.
+Columns: ``email`` (required), ``name``, ``timezone``, ``status``, ``source``,
+``topics`` (tags separated by ``|``), ``cadence`` and the lifecycle timestamps
+(what subscribers.csv_export writes); any other column becomes a custom
+attribute. subscribers.csv_import stores the rows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 from digest.core.errors import ImportRejected, RowError, SubscriberError
 from subscribers.addresses import check_address, check_name, check_timezone
-from subscribers.csv_export import RESERVED, TIMESTAMP_FIELDS, from_text_cell
+from subscribers.csv_export import RESERVED, TIMESTAMP_FIELDS, TOPIC_SEPARATOR, from_text_cell
+from subscribers.preferences import check_cadence, parse_topics
 from subscribers.status import SubscriberSource, SubscriberStatus
 
 MAX_BYTES = 50_000_000
@@ -36,6 +38,9 @@ class CsvRow:
     status: SubscriberStatus | None = None
     source: str | None = None
     timezone: str | None = None
+    # None: the file has no topics column / an empty cadence cell (the defaults).
+    topics: list[str] | None = None
+    cadence: str | None = None
     stamps: dict[str, datetime] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     # The file's header: which fields an --update may change.
@@ -154,6 +159,8 @@ def _parse_record(
     timezone = check_timezone(cells.get("timezone"))
     status = _choice(SubscriberStatus, cells, "status")
     source = _choice(SubscriberSource, cells, "source")
+    topics = parse_topics(cells["topics"], TOPIC_SEPARATOR) if "topics" in cells else None
+    cadence = check_cadence(cells["cadence"]).value if cells.get("cadence", "").strip() else None
     return CsvRow(
         line,
         email,
@@ -162,6 +169,8 @@ def _parse_record(
         status=status,
         source=source.value if source is not None else None,
         timezone=timezone,
+        topics=topics,
+        cadence=cadence,
         stamps=_stamps(cells),
         attributes={k: v for k, v in cells.items() if k not in RESERVED and k and v != ""},
     )

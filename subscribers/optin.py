@@ -62,6 +62,7 @@ def request_subscription(
             source=str(source),
             timezone=zone,
             attributes={},
+            cadence=settings.default_cadence,
             created_at=now,
             status_changed_at=now,
         )

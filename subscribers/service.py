@@ -19,7 +19,8 @@ from subscribers.addresses import (
 )
 from subscribers.lifecycle import SUBSCRIBED, transition
 from subscribers.models import Subscriber, Suppression
-from subscribers.status import SubscriberSource, SubscriberStatus
+from subscribers.preferences import check_cadence, check_topics, set_preferences
+from subscribers.status import Cadence, SubscriberSource, SubscriberStatus
 
 CHUNK = 500
 
@@ -81,11 +82,18 @@ def add(
     attributes: dict[str, Any] | None = None,
     check_deliverability: bool = False,
     smtputf8: bool = False,
+    topics: Iterable[str] = (),
+    cadence: str = Cadence.DAILY,
 ) -> Subscriber:
-    """Add one subscriber; a known (in any case) or erased address is an error naming why."""
+    """Add one subscriber; a known (in any case) or erased address is an error naming why.
+
+    ``topics`` and ``cadence`` as subscribers.preferences checks them (no topics: everything).
+    """
     email, key = check_address(address, check_deliverability, smtputf8=smtputf8)
     clean_name = check_name(name)
     zone = check_timezone(timezone)
+    clean_topics = check_topics(topics)
+    clean_cadence = check_cadence(cadence)
     existing = by_key(session, key)
     if existing is not None:
         raise SubscriberError(email, f"already a subscriber (status {existing.status})")
@@ -100,6 +108,8 @@ def add(
         source=str(source),
         timezone=zone,
         attributes=dict(attributes or {}),
+        topics=clean_topics,
+        cadence=clean_cadence.value,
         created_at=now,
         status_changed_at=now,
         confirmed_at=now if status == SubscriberStatus.ACTIVE else None,
@@ -144,6 +154,19 @@ def unsubscribe(session: Session, address: str) -> bool:
     return transition(sub, SubscriberStatus.UNSUBSCRIBED)
 
 
+def change_preferences(
+    session: Session,
+    address: str,
+    topics: Iterable[str] | None = None,
+    cadence: str | None = None,
+) -> Subscriber:
+    """Set an address's topics and/or cadence (None: unchanged); SubscriberError if unknown."""
+    sub = get(session, address)
+    set_preferences(sub, topics, cadence)
+    session.flush()
+    return sub
+
+
 def revoke_links(session: Session, address: str) -> int:
     """Retire every link mailed to this address so far; returns the new link version.
 
@@ -174,6 +197,7 @@ def erase(session: Session, address: str) -> None:
     sub.name = ""
     sub.timezone = None
     sub.attributes = {}
+    sub.topics = []  # what someone reads says something about them
     sub.erased_at = now
     session.flush()
 

@@ -52,6 +52,8 @@ def test_export_then_import_into_an_empty_database_round_trips(
         "status",
         "source",
         "timezone",
+        "topics",
+        "cadence",
         "created_at",
         "confirmed_at",
         "unsubscribed_at",

@@ -15,15 +15,29 @@ from subscribers.status import SubscriberSource, SubscriberStatus
 
 @click.group()
 def subscribers() -> None:
-    """Add, import, export, list, unsubscribe, erase subscribers and revoke their links."""
+    """Add, import, export, list, set preferences, unsubscribe, erase, revoke links."""
+
+
+TOPICS_HELP = 'Story tags wanted, comma separated (science,climate); none or "" means everything.'
+CADENCE_HELP = "daily, or weekly (on DIGEST_WEEKLY_DAY)."
+
+
+def _topics(text: str | None) -> list[str] | None:
+    from subscribers.preferences import parse_topics
+
+    return None if text is None else parse_topics(text)
 
 
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="The subscriber's name, used in the To header.")
 @click.option("--timezone", default="", help="IANA time zone, e.g. Europe/Paris.")
+@click.option("--topics", help=TOPICS_HELP)
+@click.option("--cadence", help=CADENCE_HELP + " Default: DIGEST_DEFAULT_CADENCE.")
 @pass_app
-def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
+def subscribers_add(
+    app: App, email: str, name: str, timezone: str, topics: str | None, cadence: str | None
+) -> None:
     """Add one subscriber as active (you vouch for their consent)."""
     from digest.core.db import transaction
     from subscribers import service
@@ -37,9 +51,33 @@ def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
             timezone=timezone,
             check_deliverability=app.settings.check_deliverability,
             smtputf8=app.settings.smtputf8,
+            topics=_topics(topics) or [],
+            cadence=cadence or app.settings.default_cadence,
         )
         shown = sub.email
     click.echo(f"added {shown}")
+
+
+@subscribers.command("set")
+@click.argument("email")
+@click.option("--topics", help=TOPICS_HELP)
+@click.option("--cadence", help=CADENCE_HELP)
+@pass_app
+def subscribers_set(app: App, email: str, topics: str | None, cadence: str | None) -> None:
+    """Change a subscriber's topics and/or cadence (what is not given stays as it is)."""
+    from digest.core.db import transaction
+    from subscribers import service
+
+    if topics is None and cadence is None:
+        raise click.UsageError("give --topics and/or --cadence")
+    with transaction(app.factory) as s:
+        sub = service.change_preferences(s, email, _topics(topics), cadence)
+        line = f"{sub.email}: {_describe(sub.topics, sub.cadence)}"
+    click.echo(line)
+
+
+def _describe(topics: list[str], cadence: str) -> str:
+    return f"{cadence}, {', '.join(topics) if topics else 'every topic'}"
 
 
 @subscribers.command("import")
@@ -52,7 +90,7 @@ def subscribers_add(app: App, email: str, name: str, timezone: str) -> None:
 @click.option(
     "--update",
     is_flag=True,
-    help="Update name, time zone and attributes of addresses already subscribed.",
+    help="Update name, time zone, attributes, topics and cadence of addresses already subscribed.",
 )
 @click.option(
     "--skip-invalid",
@@ -66,14 +104,16 @@ def subscribers_import(
     """Import subscribers from a CSV file (comma or semicolon separated, UTF-8).
 
     The file needs a header row with an 'email' column; 'name', 'timezone',
-    'status', 'source' and the timestamp columns of an export are read too,
-    any other column becomes a custom attribute. Rows without a status are
+    'status', 'source', 'topics' (story tags separated by |; empty: every
+    topic), 'cadence' (daily or weekly; empty: DIGEST_DEFAULT_CADENCE) and
+    the timestamp columns of an export are read too, any other column
+    becomes a custom attribute. Rows without a status are
     active (with --pending: pending, and each gets a confirmation mail).
     Every row is checked first: if any row is bad, each is reported as
     FILE:LINE: PROBLEM and nothing is imported, unless --skip-invalid, which
     imports the good rows and reports each bad one. Addresses already known
-    keep their status (--update changes their name, time zone and
-    attributes); unsubscribed, bounced, complained and erased addresses are
+    keep their status (--update changes their name, time zone, attributes,
+    topics and cadence); unsubscribed, bounced, complained and erased addresses are
     never re-added nor changed and are listed as suppressed.
     """
     from datetime import timedelta
@@ -87,6 +127,7 @@ def subscribers_import(
         update=update,
         skip_invalid=skip_invalid,
         confirm_interval=timedelta(minutes=settings.confirm_interval_minutes),
+        default_cadence=settings.default_cadence,
     )
     with ProgressBar() as bar:
         report, sent = confirmation.import_and_confirm(
@@ -187,6 +228,8 @@ def subscribers_list(
                 "status": sub.status.value,
                 "source": sub.source,
                 "timezone": sub.timezone,
+                "topics": list(sub.topics or []),
+                "cadence": sub.cadence,
                 "created_at": sub.created_at.isoformat(),
             }
             for sub in service.list_subscribers(
@@ -199,7 +242,8 @@ def subscribers_list(
     if not rows:
         click.echo("no subscribers")
     for r in rows:
-        click.echo(f"{r['id']:>6}  {r['status']:<12} {r['email']}  {r['name']}")
+        prefs = _describe(r["topics"], r["cadence"])
+        click.echo(f"{r['id']:>6}  {r['status']:<12} {r['email']}  {r['name']}  ({prefs})")
 
 
 @subscribers.command("unsubscribe")

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from digest.core.signing import KeyOrigin
 
 DEFAULT_SQLITE_NAME = "digest.db"
+# The values of subscribers.status.Cadence (core imports nothing above it).
+CADENCES = ("daily", "weekly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def normalize_database_url(url: str) -> str:
@@ -79,6 +82,8 @@ class Settings(BaseSettings):
     check_deliverability: bool = False  # DNS lookups when validating addresses
     smtputf8: bool = False  # the relay takes SMTPUTF8: accept non-ASCII local parts
     confirm_interval_minutes: float = Field(default=10.0, ge=0)  # confirmation mails per address
+    default_cadence: str = "daily"  # the cadence of new subscribers: daily or weekly
+    weekly_day: int = 0  # weekly digests go out on this day: 0 = Monday … 6 = Sunday
     # delivery
     smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections
     smtp_messages_per_connection: int = Field(default=1000, ge=1)  # then reconnect
@@ -167,6 +172,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host names without scheme, port or path: {given!r}")
             names.append(name)
         return ",".join(names)
+
+    @field_validator("default_cadence", mode="before")
+    @classmethod
+    def _check_cadence(cls, value: Any) -> Any:
+        word = value.strip().lower() if isinstance(value, str) else value
+        if word not in CADENCES:
+            raise ValueError(f"must be one of {', '.join(CADENCES)}, found {value!r}")
+        return word
+
+    @field_validator("weekly_day", mode="before")
+    @classmethod
+    def _check_weekly_day(cls, value: Any) -> Any:
+        """A day name (``monday``, ``Mon``) or its number, 0 = Monday … 6 = Sunday."""
+        if isinstance(value, str):
+            word = value.strip().lower()
+            day = next((n for n, d in enumerate(WEEKDAYS) if word in (d, d[:3])), None)
+            if day is not None:
+                return day
+            if not word.isdigit():
+                raise ValueError(f"must be a day name (monday … sunday) or 0-6, found {value!r}")
+            value = int(word)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+            raise ValueError(f"must be a day name (monday … sunday) or 0-6, found {value!r}")
+        return value
 
     @field_validator("from_address")
     @classmethod

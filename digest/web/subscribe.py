@@ -22,12 +22,12 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from digest.core.db import transaction
 from digest.core.errors import SubscriberError
-from digest.core.settings import Settings
+from digest.core.settings import WEEKDAYS, Settings
 from digest.mail.confirmation import send_confirmation
 from digest.web.access import client_address
 from digest.web.context import page_environment
@@ -37,7 +37,8 @@ from subscribers import optin, service
 from subscribers.addresses import check_name, check_timezone
 from subscribers.lifecycle import SUBSCRIBED, TransitionError, transition
 from subscribers.models import Subscriber
-from subscribers.status import SubscriberStatus
+from subscribers.preferences import recent_tags, set_preferences
+from subscribers.status import Cadence, SubscriberStatus
 from subscribers.tokens import read_token
 
 MAX_BODY = 16_384
@@ -86,6 +87,24 @@ async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
         text = body.decode("utf-8", "replace")
         return dict(parse_qsl(text, keep_blank_values=True)), False
     raise WebError(415, "send application/x-www-form-urlencoded or application/json")
+
+
+async def chosen_topics(
+    request: Request, fields: dict[str, str], as_json: bool
+) -> list[str] | None:
+    """The topics a preferences save asks for; None (unchanged) when it does not say.
+
+    The page sends a ``topic`` field per ticked box and ``topics_shown`` to say
+    the boxes were there (none ticked: every topic); JSON sends ``topics`` as
+    ``science,climate``.
+    """
+    if as_json:
+        raw = fields.get("topics")
+        return None if raw is None else [t for t in raw.split(",") if t.strip()]
+    if "topics_shown" not in fields:
+        return None
+    body = (await request.body()).decode("utf-8", "replace")
+    return [v for k, v in parse_qsl(body, keep_blank_values=True) if k == "topic"]
 
 
 def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter:
@@ -243,10 +262,14 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
         return message("You are unsubscribed", f"{email} will receive no more emails from us.")
 
     # -- preferences --------------------------------------------------------------
+    # Name, time zone, topics (a box per tag of the stories of the last 90 days,
+    # and per topic the subscriber has) and cadence; pause, resume, leave.
 
     def preferences_page(
         sub: Subscriber, token: str, code: int = 200, **extra: Any
     ) -> HTMLResponse:
+        session = object_session(sub)
+        assert session is not None
         return page(
             "preferences.html",
             code,
@@ -254,6 +277,11 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
             email=sub.email,
             name=sub.name,
             timezone=sub.timezone or "",
+            tags=sorted({*recent_tags(session), *sub.topics}),
+            topics=set(sub.topics),
+            cadence=sub.cadence,
+            cadences=[c.value for c in Cadence],
+            weekly_day=WEEKDAYS[settings.weekly_day].capitalize(),
             current=str(sub.status),
             subscribed=sub.status in SUBSCRIBED,
             paused=sub.status == SubscriberStatus.PAUSED,
@@ -272,7 +300,8 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
     @router.post("/preferences/{token}", response_class=HTMLResponse)
     async def preferences_update(token: str, request: Request) -> Response:
         try:
-            fields, _ = await read_fields(request)
+            fields, as_json = await read_fields(request)
+            topics = await chosen_topics(request, fields, as_json)
         except WebError as exc:
             return message("Bad request", exc.problem, exc.status)
 
@@ -300,6 +329,7 @@ def make_router(settings: Settings, factory: sessionmaker[Session]) -> APIRouter
                 try:
                     name = check_name(fields.get("name", sub.name))
                     zone = check_timezone(fields.get("timezone", sub.timezone or ""))
+                    set_preferences(sub, topics, fields.get("cadence"))
                 except SubscriberError as exc:
                     return preferences_page(sub, token, 400, error=str(exc))
                 sub.name, sub.timezone = name, zone

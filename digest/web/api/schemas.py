@@ -73,12 +73,24 @@ class StoryImport(BaseModel):
 # -- subscribers ------------------------------------------------------------------
 
 
+TOPICS = Field(
+    None,
+    max_length=100,
+    description="Story tags wanted (lower-cased, sorted, without duplicates); [] is everything.",
+)
+CADENCE = Field(None, max_length=20, description="daily or weekly.")
+
+
 class SubscriberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(max_length=320)
     name: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64)
     status: Literal["active", "pending"] = "active"
+    topics: list[str] | None = TOPICS
+    cadence: str | None = Field(
+        None, max_length=20, description="daily or weekly; default DIGEST_DEFAULT_CADENCE."
+    )
 
 
 class SubscriberPatch(BaseModel):
@@ -86,6 +98,8 @@ class SubscriberPatch(BaseModel):
     name: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64)
     status: Literal["active", "paused", "unsubscribed", "bounced", "complained"] | None = None
+    topics: list[str] | None = TOPICS
+    cadence: str | None = CADENCE
 
 
 class SubscriberOut(BaseModel):
@@ -95,6 +109,8 @@ class SubscriberOut(BaseModel):
     status: str
     source: str
     timezone: str | None
+    topics: list[str]
+    cadence: str
     created_at: datetime
 
 

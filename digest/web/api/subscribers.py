@@ -17,8 +17,10 @@ from digest.web.context import WebContext
 from digest.web.errors import WebError
 from subscribers import service
 from subscribers.addresses import check_name, check_timezone
+from subscribers.csv_import import ImportOptions
 from subscribers.lifecycle import transition
 from subscribers.models import Subscriber
+from subscribers.preferences import set_preferences
 from subscribers.status import SubscriberStatus
 
 SubscriberId = PathParam(ge=1, le=MAX_ID, description="subscriber id")
@@ -32,6 +34,8 @@ def subscriber_out(sub: Subscriber) -> SubscriberOut:
         status=str(sub.status),
         source=sub.source,
         timezone=sub.timezone,
+        topics=list(sub.topics or []),
+        cadence=sub.cadence,
         created_at=sub.created_at,
     )
 
@@ -60,6 +64,8 @@ def make_router(ctx: WebContext) -> APIRouter:
                 timezone=body.timezone,
                 check_deliverability=ctx.settings.check_deliverability,
                 smtputf8=ctx.settings.smtputf8,
+                topics=body.topics or [],
+                cadence=body.cadence or ctx.settings.default_cadence,
             )
             return subscriber_out(sub)
 
@@ -80,6 +86,7 @@ def make_router(ctx: WebContext) -> APIRouter:
                 sub.name = check_name(body.name)
             if body.timezone is not None:
                 sub.timezone = check_timezone(body.timezone)
+            set_preferences(sub, body.topics, body.cadence)
             if body.status is not None:
                 transition(sub, SubscriberStatus(body.status))
             s.flush()
@@ -107,7 +114,8 @@ def make_router(ctx: WebContext) -> APIRouter:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "upload.csv"
             path.write_bytes(data)
-            report, _ = import_and_confirm(ctx.factory, ctx.settings, path)
+            options = ImportOptions(default_cadence=ctx.settings.default_cadence)
+            report, _ = import_and_confirm(ctx.factory, ctx.settings, path, options)
         return CsvImport(
             added=report.added,
             already_known=report.already_known,
