@@ -184,7 +184,7 @@ def to_html(events: list[Event]) -> str:
     """Email HTML: allowed tags with inline styles; only http(s) links stay links (a mailto:
     one becomes its text and address: the pre-send check allows http(s) links only)."""
     out: list[str] = []
-    links: list[tuple[str | None, int]] = []  # open <a> not written as a link: href, text start
+    links: list[tuple[bool, str | None, int]] = []  # open <a>: written?, href, its text's start
     for event in events:
         if isinstance(event, Text):
             out.append(escape(event.text, quote=False))
@@ -195,18 +195,16 @@ def to_html(events: list[Event]) -> str:
                 title = f' title="{escape(event.title)}"' if event.title else ""
                 href = escape(event.href or "", quote=True)
                 out.append(f'<a href="{href}"{title} style="{LINK_STYLE}">')
-                links.append((None, 0))
-            else:
-                links.append((event.href, len(out)))
+            links.append((is_http(event.href), event.href, len(out)))
         elif isinstance(event, Start):
             style = BLOCK_STYLES.get(event.tag)
             out.append(f'<{event.tag} style="{style}">' if style else f"<{event.tag}>")
         elif event.tag == "a":
-            href, begin = links.pop()
-            if href is None:
+            written, target, begin = links.pop()
+            if written:
                 out.append("</a>")
             else:
-                address = _address(href, unescape("".join(out[begin:])))
+                address = _address(target, unescape("".join(out[begin:])))
                 out.append(escape(f" ({address})", quote=False) if address else "")
         else:
             out.append(f"</{event.tag}>")
@@ -226,7 +224,7 @@ class _Block:
     first: str  # prefix of the first line
     rest: str  # prefix of the lines after it
     text: str
-    kind: str  # "p", "li" (a list item's first block: no blank line before it) or "pre"
+    kind: str  # "p", "pre" or "li": a list item's first block, after an item or its parent's
 
 
 class _TextBlocks:
@@ -241,6 +239,7 @@ class _TextBlocks:
         self.links: list[tuple[str | None, int]] = []  # open <a>: href, where its text starts
         self.prefix = ("", "")
         self.item = False  # the next block is a list item's first
+        self.new_list = False  # ... and of a list's first item, not inside another list
 
     def base(self) -> str:
         return "  " * max(len(self.lists) - 1, 0) + "> " * self.quote
@@ -254,10 +253,11 @@ class _TextBlocks:
             text = "\n".join(" ".join(line.split()) for line in text.split("\n")).strip("\n")
         if not text.strip():
             return
-        kind = "pre" if self.preformatted else "li" if self.item else "p"
+        tight = self.item and not self.new_list
+        kind = "pre" if self.preformatted else "li" if tight else "p"
         self.blocks.append(_Block(*self.prefix, text, kind))
         self.prefix = (self.prefix[1], self.prefix[1])
-        self.item = False
+        self.item = self.new_list = False
 
     def feed(self, event: Event) -> None:
         if isinstance(event, Text):
@@ -279,6 +279,7 @@ class _TextBlocks:
         starting = isinstance(event, Start)
         if event.tag in ("ul", "ol"):
             if starting:
+                self.new_list = not self.lists
                 self.lists.append([1] if event.tag == "ol" else [])
             elif self.lists:
                 self.lists.pop()
@@ -308,11 +309,9 @@ def to_text(events: list[Event], indent: str = "   ", width: int = 72) -> str:
         walker.feed(event)
     walker.flush()
     out: list[str] = []
-    previous = ""
     for block in walker.blocks:
         if out:
-            out.append("\n" if block.kind == "li" and previous == "li" else "\n\n")
-        previous = block.kind
+            out.append("\n" if block.kind == "li" else "\n\n")
         lines = []
         for i, line in enumerate(block.text.split("\n")):
             first = indent + (block.first if i == 0 else block.rest)
