@@ -8,15 +8,17 @@ import re
 import xml.etree.ElementTree as ET
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from conftest import SEEDS, Captured, Cli
 from fastapi.testclient import TestClient
-from fixed_edition import fixed_render, fixed_view
+from fixed_edition import fixed_factory, fixed_render, fixed_view
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mjml import mjml2html
 
 from digest.core.db import make_engine, session_factory
+from digest.mail.message import Recipient, parts_of
 from digest.render.body import story_body
 from digest.render.edition import StoryView
 from digest.sources.formats.fields import sanitize_html
@@ -256,3 +258,27 @@ def test_story_bodies_any_cut_is_well_formed_and_compiles(pieces: list[str], lim
     column = f"<mj-column><mj-text>{body.html}</mj-text></mj-column>"
     mjml = f"<mjml><mj-body><mj-section>{column}</mj-section></mj-body></mjml>"
     assert "</html>" in mjml2html(mjml, fonts={}, disable_comments=True)
+
+
+def test_story_bodies_a_wide_body_fits_a_phone(chromium: Any, tmp_path: Path) -> None:
+    long_url = "https://example.org/" + "a-very-long-path-segment/" * 8
+    body = render_body(
+        f"A link that is all address: [{long_url}]({long_url}).\n\n"
+        "```\n" + "code_that_does_not_wrap_" * 6 + "\n```\n\n"
+        "- " + "averyveryverylongwordwithoutanyspaces" * 3 + "\n"
+    )
+    story = StoryView("Wide body", "Its parts are wider than a phone.", (), STORY_URL, body=body)
+    factory = fixed_factory(fixed_view(stories=(story,)))
+    _, html = parts_of(factory.build(Recipient(1, "ada@example.com", "Ada")))
+    path = tmp_path / "digest.html"
+    path.write_text(html, encoding="utf-8")
+    page = chromium.new_page(viewport={"width": 375, "height": 900})
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page.goto(path.as_uri())
+    assert page.get_by_text("A link that is all address").is_visible()
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= page.evaluate("window.innerWidth"), "horizontal scrolling at 375px"
+    page.close()
