@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,18 @@ def test_story_bodies_a_wide_body_fits_a_phone(chromium: Any, tmp_path: Path) ->
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= page.evaluate("window.innerWidth"), "horizontal scrolling at 375px"
     page.close()
+
+
+def test_story_bodies_demo_messages_carry_the_rail_line_body(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    Cli({}, tmp_path)("demo", "--var-dir", str(var))
+    messages = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in (var / "mail" / "new").iterdir()
+    ]
+    assert len(messages) == 20
+    for message in messages:
+        assert isinstance(message, EmailMessage)
+        text, html = parts(message)
+        assert "approved the <strong>coastal line</strong> on Tuesday" in html
+        assert RAIL_BODY_TEXT in flat(text)
