@@ -348,11 +348,6 @@ class Body:
 NO_BODY = Body(Markup(""), "", False)
 
 
-def plain(html: str) -> str:
-    """The body's visible text, whitespace collapsed (to compare it with a summary)."""
-    return " ".join(_visible(parse(html))[0].split())
-
-
 def story_body(html: str | None, limit: int, url: str | None, summary: str = "") -> Body:
     """``html`` (sanitized at ingest) cut to ``limit`` visible characters; none when
     ``limit`` is 0, the body is empty, or it only repeats the summary (a feed item's
@@ -360,7 +355,8 @@ def story_body(html: str | None, limit: int, url: str | None, summary: str = "")
     if not html or limit <= 0:
         return NO_BODY
     events = parse(html)
-    if not _visible(events)[0].strip() or plain(html) == " ".join(summary.split()):
+    words = _visible(events)[0].split()
+    if not words or words == summary.split():
         return NO_BODY
     kept, was_cut = cut(events, limit, url if is_http(url) else None)
     # The HTML is rebuilt above from the allow-list, every text and value escaped again.
