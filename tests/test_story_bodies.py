@@ -130,7 +130,8 @@ def test_story_bodies_markup_renders_in_html_and_as_plain_text() -> None:
         "- first item\n- second **item**\n\n"
         "1. one\n2. two\n\n"
         "> a quote\n\n"
-        "```\nkeep  this\n  layout\n```\n"
+        "```\nkeep  this\n  layout\n```\n\n"
+        "## Under the headline\n"
     )
     story = StoryView("Headline", "Summary.", (), "https://example.org/s", body=body)
     rendered = fixed_render(fixed_view(stories=(story,)))
@@ -141,6 +142,7 @@ def test_story_bodies_markup_renders_in_html_and_as_plain_text() -> None:
     assert re.search(r"<ol[^>]*>", rendered.html) and re.search(r"<blockquote", rendered.html)
     assert "mailto:" not in rendered.html  # only http(s) links: the pre-send check's rule
     assert "write (chef@example.org)" in rendered.html
+    assert re.search(r"<h3[^>]*>Under the headline</h3>", rendered.html)  # below the h2 headline
 
     text = rendered.text
     assert "<" not in text.replace("<raw>", "") and "&amp;" not in text
@@ -152,6 +154,7 @@ def test_story_bodies_markup_renders_in_html_and_as_plain_text() -> None:
     assert "\n\n   1. one\n   2. two\n\n" in text
     assert "   > a quote" in text
     assert "   keep  this\n     layout" in text
+    assert "\n\n   Under the headline\n" in text
 
 
 def test_story_bodies_text_that_quotes_markup_stays_text() -> None:

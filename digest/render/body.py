@@ -35,6 +35,8 @@ BLOCK_STYLES = {
     "h4": "margin:0 0 8px;font-size:16px;line-height:1.3;color:#102a43;",
 }
 INLINE_TAGS = {"a", "strong", "b", "em", "i", "code"}
+# Story headlines are h2: a body's headings go one level below them.
+HEADINGS_BELOW_HEADLINE = {"h2": "h3", "h3": "h4", "h4": "h5"}
 WHITESPACE = re.compile(r"\s+")
 
 
@@ -197,8 +199,9 @@ def to_html(events: list[Event]) -> str:
                 out.append(f'<a href="{href}"{title} style="{LINK_STYLE}">')
             links.append((is_http(event.href), event.href, len(out)))
         elif isinstance(event, Start):
+            tag = HEADINGS_BELOW_HEADLINE.get(event.tag, event.tag)
             style = BLOCK_STYLES.get(event.tag)
-            out.append(f'<{event.tag} style="{style}">' if style else f"<{event.tag}>")
+            out.append(f'<{tag} style="{style}">' if style else f"<{tag}>")
         elif event.tag == "a":
             written, target, begin = links.pop()
             if written:
@@ -207,7 +210,7 @@ def to_html(events: list[Event]) -> str:
                 address = _address(target, unescape("".join(out[begin:])))
                 out.append(escape(f" ({address})", quote=False) if address else "")
         else:
-            out.append(f"</{event.tag}>")
+            out.append(f"</{HEADINGS_BELOW_HEADLINE.get(event.tag, event.tag)}>")
     return "".join(out)
 
 
