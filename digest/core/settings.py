@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     dkim_key: str = ""
     dkim_selector: str = ""
     dkim_domain: str = ""
+    # visible characters of a story body in the digest (cut at a word); 0 = bodies left out
+    body_max_chars: int = Field(default=600, ge=0, le=200_000)
     # subscribers
     check_deliverability: bool = False  # DNS lookups when validating addresses
     smtputf8: bool = False  # the relay takes SMTPUTF8: accept non-ASCII local parts

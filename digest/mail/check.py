@@ -116,7 +116,11 @@ def probe_for(
     settings: Settings, view: EditionView, edition_id: int | None = None
 ) -> MessageFactory | None:
     """The edition rendered with the braces in story text defused, when any story has some."""
-    fields = [t for s in view.stories for t in (s.headline, s.summary, *s.bullets, s.url or "")]
+    fields = [
+        t
+        for s in view.stories
+        for t in (s.headline, s.summary, *s.bullets, s.url or "", s.body or "")
+    ]
     if not any(syntax in t for t in fields for syntax in TEMPLATE_SYNTAX):
         return None
     defused = replace(
@@ -127,6 +131,7 @@ def probe_for(
                 headline=_defused(s.headline),
                 summary=_defused(s.summary),
                 bullets=tuple(_defused(b) for b in s.bullets),
+                body=_defused(s.body) if s.body else s.body,
             )
             for s in view.stories
         ),

@@ -30,6 +30,7 @@ from mjml import mjml2html
 from digest.core.errors import RenderError
 from digest.core.models import Edition, Story
 from digest.core.paths import builtin_templates
+from digest.render.body import Body, story_body
 
 if TYPE_CHECKING:
     from digest.core.settings import Settings
@@ -52,6 +53,7 @@ class StoryView:
     url: str | None = None
     image_url: str | None = None
     image_alt: str | None = None
+    body: str | None = None  # sanitized HTML (Story.body)
 
     @property
     def alt(self) -> str:
@@ -173,7 +175,13 @@ def make_environment(override_dir: Path | None = None) -> Environment:
     env.filters["linkify"] = linkify
     env.filters["wrap"] = wrap
     env.tests["http_url"] = is_http_url
+    env.filters["body"] = body_of
     return env
+
+
+def body_of(story: StoryView, max_chars: int) -> Body:
+    """The story's body as the digest shows it, cut to ``max_chars`` (0: no body)."""
+    return story_body(story.body, max_chars, story.url, story.summary)
 
 
 def subject_for(newsletter: str, edition: EditionView) -> str:
@@ -192,6 +200,7 @@ def render(
     lang: str = "en",
     postal_address: str = "",
     nonce: str | None = None,
+    body_max_chars: int = 600,
 ) -> Rendered:
     """Render the edition's HTML and text once, with recipient placeholders.
 
@@ -215,6 +224,7 @@ def render(
         "lang": lang,
         "postal_address": postal_address,
         "recipient": placeholders,
+        "body_max_chars": body_max_chars,
     }
     mjml_source = _render_template(env, HTML_TEMPLATE, context)
     text = _render_template(env, TEXT_TEMPLATE, context)
@@ -236,7 +246,7 @@ def _render_template(env: Environment, name: str, context: dict[str, object]) ->
 
 def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
     return tuple(
-        StoryView(s.headline, s.summary, tuple(s.bullets), s.url, s.image_url, s.image_alt)
+        StoryView(s.headline, s.summary, tuple(s.bullets), s.url, s.image_url, s.image_alt, s.body)
         for s in stories
     )
 
@@ -251,4 +261,5 @@ def render_with(settings: Settings, edition: EditionView, nonce: str | None = No
         lang=settings.lang,
         postal_address=settings.postal_address,
         nonce=nonce,
+        body_max_chars=settings.body_max_chars,
     )
