@@ -15,6 +15,7 @@ from conftest import REFERENCE_STORY, REPO, Cli
 from test_end_to_end import TextOf, reference_story
 
 from digest.cli import main
+from digest.core.settings import Settings
 
 NOT_INITIALISED = "is not initialised: run `digest init`"
 
@@ -53,6 +54,26 @@ def test_cli_help_describes_every_command(path: tuple[str, ...]) -> None:
 def test_cli_readme_names_every_top_level_command(name: str) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert re.search(rf"digest {re.escape(name)}\b", readme), f"README lacks `digest {name}`"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in command_tree(main) if len(p) > 1], ids=lambda p: " ".join(p)
+)
+def test_cli_readme_names_every_subcommand(path: tuple[str, ...]) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    group, name = " ".join(path[:-1]), re.escape(path[-1])
+    # In prose (`digest subscribers set`) or in a table of the group's commands (`set EMAIL`).
+    assert re.search(rf"digest {re.escape(group)}\b[^\n]*\b{name}\b", readme), (
+        f"README lacks `digest {' '.join(path)}`"
+    )
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_readme_documents_every_setting(field: str) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    alias = Settings.model_fields[field].validation_alias
+    names = getattr(alias, "choices", None) or [f"DIGEST_{field.upper()}"]
+    assert any(f"`{name}`" in readme for name in names), f"README's settings lack `{names[0]}`"
 
 
 def test_init_twice_says_up_to_date(cli: Cli) -> None:
