@@ -61,6 +61,11 @@ class MailOptions:
     def domain(self) -> str:
         return self.sender.domain or "localhost"
 
+    @property
+    def one_click(self) -> bool:
+        """RFC 8058 one-click is advertised only for an HTTPS unsubscribe URI."""
+        return self.base_url.startswith("https://")
+
     @classmethod
     def from_settings(cls, settings: Settings) -> MailOptions:
         sender = settings.sender
@@ -123,7 +128,7 @@ class MessageFactory:
         }
 
     def list_unsubscribe(self, unsubscribe_url: str) -> str:
-        """The List-Unsubscribe value: the one-click HTTPS URI, then a mailto: when configured."""
+        """The List-Unsubscribe value: the unsubscribe URI, then a mailto: when configured."""
         value = f"<{unsubscribe_url}>"
         if self.options.unsubscribe_mailto:
             # Folded between the two URIs to keep header lines short.
@@ -139,15 +144,16 @@ class MessageFactory:
             ("Subject", self.rendered.subject),
             ("Date", self.date),
             ("List-Id", self.options.list_id),
-            ("List-Unsubscribe-Post", ONE_CLICK),
         ]
+        if self.options.one_click:
+            headers.append(("List-Unsubscribe-Post", ONE_CLICK))
         if self.options.feedback_id:
             headers.append(("Feedback-ID", self.options.feedback_id))
         return headers
 
     def header_order(self) -> list[str]:
         order = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"]
-        order += ["List-Unsubscribe-Post"]
+        order += ["List-Unsubscribe-Post"] if self.options.one_click else []
         return order + (["Feedback-ID"] if self.options.feedback_id else [])
 
     @cached_property
