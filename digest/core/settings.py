@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         default=3, ge=0, le=1000
     )  # hard bounces before a subscriber is bounced
     claim_batch: int = Field(default=200, ge=1, le=100_000)  # rows claimed per transaction
-    lease_seconds: float = Field(default=120.0, gt=0, le=DAY)  # claim lease, renewed while sending
+    lease_seconds: float = Field(default=120.0, ge=1, le=DAY)  # claim lease, renewed while sending
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
     queue_chunk: int = Field(default=500, ge=1, le=MANY)  # rows per "send chunk of edition E" task
     # sources and feeds

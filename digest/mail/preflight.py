@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from digest.core.settings import Settings
 
-MAILDIR_SCHEMES = ("maildir", "file")
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -34,13 +34,14 @@ def is_loopback_host(host: str) -> bool:
 
 
 def smtp_leaves_this_machine(settings: Settings) -> bool:
-    """DIGEST_SMTP_URL names an SMTP server that is not on loopback."""
+    """DIGEST_SMTP_URL names an SMTP server that is not on loopback (a Maildir, or a URL
+    the transport will refuse naming the setting, is not one)."""
     try:
         parts = urlsplit(settings.smtp_url)
         host = parts.hostname or ""
-    except ValueError:  # the transport reports a malformed URL itself, naming the setting
+    except ValueError:
         return False
-    return parts.scheme not in MAILDIR_SCHEMES and bool(host) and not is_loopback_host(host)
+    return parts.scheme in SMTP_SCHEMES and bool(host) and not is_loopback_host(host)
 
 
 def preflight(settings: Settings) -> list[str]:
