@@ -48,7 +48,9 @@ ENV_TEXT = st.text(
     st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20
 )
 VALUES = st.one_of(
-    st.sampled_from(["1e400", "-inf", "true", "x@y", "http://x", "/nonexistent", "a\nb"]),
+    st.sampled_from(
+        ["1e400", "-inf", "true", "x@y", "http://x", "http://[::1", "https://x:y", "a\nb"]
+    ),
     st.integers().map(str),
     st.floats().map(str),
     ENV_TEXT,
@@ -137,6 +139,8 @@ def test_bad_settings_never_a_traceback_and_a_refusal_names_the_variable(
         ("DIGEST_UNSUBSCRIBE_MAILTO", "é@example.org", "not an ASCII address"),
         ("DIGEST_DKIM_DOMAIN", "bücher.example", "not a DNS name"),
         ("DIGEST_PORT", "http", "valid integer"),
+        ("DIGEST_BASE_URL", "https://[::1", "not a URL"),
+        ("DIGEST_BASE_URL", "https://news.example.org:https", "not a URL"),
     ],
 )
 def test_bad_settings_each_is_one_line_naming_it(

@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -87,48 +88,38 @@ class Settings(BaseSettings):
     dkim_domain: str = ""
     # subscribers
     check_deliverability: bool = False  # DNS lookups when validating addresses
-    confirm_interval_minutes: float = Field(
-        default=10.0, ge=0, le=YEAR_MINUTES
-    )  # confirmation mails per address
+    # minutes between confirmation mails to one address
+    confirm_interval_minutes: float = Field(default=10.0, ge=0, le=YEAR_MINUTES)
     # delivery
     smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections
     smtp_messages_per_connection: int = Field(default=1000, ge=1, le=MANY)  # then reconnect
     smtp_ca_file: Path | None = None  # trust this CA (PEM) in addition to the system's
-    rate_limit: float = Field(
-        default=0.0, ge=0, le=MANY
-    )  # messages/second over all connections; 0 = none
+    # messages/second over all connections; 0 = none
+    rate_limit: float = Field(default=0.0, ge=0, le=MANY)
     hourly_limit: int = Field(default=0, ge=0, le=MANY)  # messages per rolling hour; 0 = none
     max_attempts: int = Field(default=5, ge=1, le=1000)  # tries on 4xx/disconnects before giving up
     backoff_seconds: float = Field(default=1.0, ge=0, le=DAY)  # first backoff; doubles, with jitter
-    bounce_limit: int = Field(
-        default=3, ge=0, le=1000
-    )  # hard bounces before a subscriber is bounced
+    # hard bounces before a subscriber is bounced
+    bounce_limit: int = Field(default=3, ge=0, le=1000)
     claim_batch: int = Field(default=200, ge=1, le=100_000)  # rows claimed per transaction
     lease_seconds: float = Field(default=120.0, ge=1, le=DAY)  # claim lease, renewed while sending
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
     queue_chunk: int = Field(default=500, ge=1, le=MANY)  # rows per "send chunk of edition E" task
-    # sources and feeds
-    feed_timeout: float = Field(
-        default=15.0, gt=0, le=DAY
-    )  # seconds per feed request (connect, read)
-    feed_max_bytes: int = Field(
-        default=5_000_000, ge=1024, le=MAX_BYTES
-    )  # larger responses are refused
+    # sources and feeds; seconds per feed request (connect, read)
+    feed_timeout: float = Field(default=15.0, gt=0, le=DAY)
+    # larger responses are refused
+    feed_max_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
     feed_max_redirects: int = Field(default=5, ge=0, le=100)  # then a redirect loop is assumed
     feed_user_agent: str = ""  # empty: "digest/<version> (+<base_url>)"
     # schedule
     min_stories: int = Field(default=1, ge=1, le=MANY)  # fewer new stories at a slot: no edition
-    misfire_grace_seconds: int = Field(
-        default=3600, ge=1, le=YEAR_MINUTES * 60
-    )  # a late clock still runs the slot
+    # a late clock still runs the slot
+    misfire_grace_seconds: int = Field(default=3600, ge=1, le=YEAR_MINUTES * 60)
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
-    feed_interval_minutes: int = Field(
-        default=30, ge=0, le=YEAR_MINUTES
-    )  # clock polls feeds; 0 = never
-    # web
-    web_max_body_bytes: int = Field(
-        default=5_000_000, ge=1024, le=MAX_BYTES
-    )  # larger request bodies: 413
+    # clock polls feeds; 0 = never
+    feed_interval_minutes: int = Field(default=30, ge=0, le=YEAR_MINUTES)
+    # web: larger request bodies get 413
+    web_max_body_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
 
     @field_validator(
         "newsletter_name",
@@ -222,6 +213,13 @@ class Settings(BaseSettings):
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://: {value!r}")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {value!r} ({exc})") from None
+        if not parts.hostname or any(c.isspace() for c in value):
+            raise ValueError(f"not a URL with a host: {value!r}")
         return value.rstrip("/")
 
     # -- derived values -------------------------------------------------
