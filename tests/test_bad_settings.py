@@ -49,7 +49,7 @@ ENV_TEXT = st.text(
 )
 VALUES = st.one_of(
     st.sampled_from(
-        ["1e400", "-inf", "true", "x@y", "http://x", "http://[::1", "https://x:y", "a\nb"]
+        ["1e400", "-inf", "true", "x@y", "http://x", "http://[::1", "https://x:y", "a\u2028b"]
     ),
     st.integers().map(str),
     st.floats().map(str),
@@ -130,8 +130,18 @@ def test_bad_settings_never_a_traceback_and_a_refusal_names_the_variable(
     [
         ("DIGEST_TIMEZONE", "Mars/Olympus_Mons", "no time zone 'Mars/Olympus_Mons'"),
         ("DIGEST_TIMEZONE", "../etc/passwd", "not a time zone"),
-        ("DIGEST_NEWSLETTER_NAME", "The\r\nDigest", "must be one line (no CR, LF or NUL)"),
-        ("DIGEST_NEWSLETTER_NAME", "The\nDigest", "must be one line (no CR, LF or NUL)"),
+        (
+            "DIGEST_NEWSLETTER_NAME",
+            "The\r\nDigest",
+            "must be one line (no CR, LF, NUL or other line break)",
+        ),
+        (
+            "DIGEST_NEWSLETTER_NAME",
+            "The\nDigest",
+            "must be one line (no CR, LF, NUL or other line break)",
+        ),
+        ("DIGEST_LIST_ID", "The\u2028Digest", "must be one line"),
+        ("DIGEST_FROM", "News <news@[127.0.0.1]>", "not a valid From address"),
         ("DIGEST_SMTP_TIMEOUT", "0", "greater than 0"),
         ("DIGEST_SMTP_TIMEOUT", "inf", "finite number"),
         ("DIGEST_CLAIM_BATCH", "99999999999999999999", "less than or equal to 100000"),
@@ -152,6 +162,19 @@ def test_bad_settings_each_is_one_line_naming_it(
         assert result.exit_code == 1
         [line] = result.output.splitlines()
         assert line.startswith(f"Error: setting {name}: ") and message in line, line
+
+
+def test_bad_settings_a_from_too_long_for_its_header_is_named(reader: Cli) -> None:
+    reader("stories", "import", str(Path(__file__).parent.parent / "seeds" / "stories"))
+    bad = Cli({**reader.env, "DIGEST_FROM": "N" * 2000 + " <news@example.org>"}, reader.cwd)
+    problem = "setting DIGEST_FROM: From: too long for a header line"
+    test_send = bad("send", "--to", "reader@example.com", "next", ok=False)
+    assert (test_send.exit_code, test_send.output) == (1, f"Error: {problem}\n")
+    check = bad("check", "next", ok=False)
+    assert (check.exit_code, check.output) == (
+        1,
+        f"next edition: cannot build a message: {problem}\n",
+    )
 
 
 def test_bad_settings_a_bad_toml_value_names_its_key(reader: Cli, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
@@ -28,6 +29,9 @@ from pydantic_settings import (
 from digest.core.errors import ConfigError
 
 DEFAULT_SQLITE_NAME = "digest.db"
+# What would end a header line, here or where the email package folds one.
+_LINE_BREAKS = re.compile("[\r\n\0\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _ASCII_ADDRESS = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")  # printable ASCII, no < > or space
 _DNS_NAME = re.compile(
     r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?"
@@ -133,8 +137,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _no_control_characters(cls, value: str) -> str:
-        if any(c in value for c in "\r\n\0"):
-            raise ValueError("must be one line (no CR, LF or NUL)")
+        if _LINE_BREAKS.search(value):
+            raise ValueError("must be one line (no CR, LF, NUL or other line break)")
         return value.strip()
 
     @classmethod
@@ -203,9 +207,20 @@ class Settings(BaseSettings):
     @classmethod
     def _check_from(cls, value: str) -> str:
         name, addr = parseaddr(value)
-        if "@" not in addr or any(c in value for c in "\r\n\0"):
-            raise ValueError(f"not a valid From address: {value!r}")
-        Address(display_name=name, addr_spec=addr)
+        local, _, domain = addr.rpartition("@")
+        if (
+            _LINE_BREAKS.search(value)
+            or not _LOCAL_PART.fullmatch(local)
+            or not _DNS_NAME.fullmatch(domain)
+        ):
+            raise ValueError(
+                f"not a valid From address: {value!r} (like News <news@example.org>;"
+                " an IDN domain as xn-- labels)"
+            )
+        try:
+            Address(display_name=name, addr_spec=addr)
+        except (ValueError, IndexError, HeaderParseError):
+            raise ValueError(f"not a valid From address: {value!r}") from None
         return value
 
     @field_validator("base_url")

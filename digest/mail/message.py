@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from digest.core.db import utcnow
-from digest.core.errors import SubscriberError
+from digest.core.errors import ConfigError, RenderError, SubscriberError
 from digest.mail.dkim import DkimSigner
 from digest.mail.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
 from digest.render.edition import EditionView, Rendered, render_with
@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 RECIPIENT_HEADERS = ("To", "Message-ID", "List-Unsubscribe")
+# The setting each static header comes from (List-Id defaults from DIGEST_NEWSLETTER_NAME).
+HEADER_SETTINGS = {
+    "From": "DIGEST_FROM",
+    "List-Id": "DIGEST_LIST_ID",
+    "Feedback-ID": "DIGEST_FEEDBACK_ID",
+}
 
 
 @dataclass(frozen=True)
@@ -158,16 +164,23 @@ class MessageFactory:
 
     @cached_property
     def template(self) -> MessageTemplate:
-        """The message compiled once; raises HeaderValueError for a bad static header."""
-        return MessageTemplate.build(
-            static_headers=self.static_headers(),
-            recipient_headers=RECIPIENT_HEADERS,
-            header_order=self.header_order(),
-            text=self.rendered.text,
-            html=self.rendered.html,
-            placeholders=self.rendered.placeholders,
-            boundary=self.boundary,
-        )
+        """The message compiled once. A static header that cannot be written is a
+        ConfigError naming the setting it comes from (a RenderError for the subject)."""
+        try:
+            return MessageTemplate.build(
+                static_headers=self.static_headers(),
+                recipient_headers=RECIPIENT_HEADERS,
+                header_order=self.header_order(),
+                text=self.rendered.text,
+                html=self.rendered.html,
+                placeholders=self.rendered.placeholders,
+                boundary=self.boundary,
+            )
+        except HeaderValueError as exc:
+            setting = HEADER_SETTINGS.get(exc.header)
+            if setting is None:
+                raise RenderError("subject", str(exc)) from None
+            raise ConfigError(setting, str(exc)) from None
 
     # -- building -----------------------------------------------------------
 
