@@ -177,6 +177,19 @@ def test_bad_settings_a_from_too_long_for_its_header_is_named(reader: Cli) -> No
     )
 
 
+def test_bad_settings_a_var_dir_that_cannot_be_one_is_named(reader: Cli, tmp_path: Path) -> None:
+    reader("stories", "import", str(Path(__file__).parent.parent / "seeds" / "stories"))
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    env = {k: v for k, v in reader.env.items() if k != "DIGEST_SECRET_KEY"}
+    bad = Cli({**env, "DIGEST_VAR_DIR": str(tmp_path / "a-file")}, reader.cwd)
+    [line] = bad("check", "next", ok=False).output.splitlines()
+    assert line.startswith("Error: setting DIGEST_VAR_DIR: cannot keep the secret key in ")
+    del bad.env["DIGEST_DATABASE_URL"]  # the default database lives there too
+    [line] = bad("status", ok=False).output.splitlines()
+    assert line.startswith("Error: setting DIGEST_DATABASE_URL: cannot create the folder ")
+    assert line.endswith("(the default database lives in DIGEST_VAR_DIR)")
+
+
 def test_bad_settings_a_bad_toml_value_names_its_key(reader: Cli, tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text("timezone = 'Mars/Olympus_Mons'\n", encoding="utf-8")

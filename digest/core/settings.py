@@ -255,12 +255,18 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key.encode()
         path = self.var_dir / "secret_key"
-        if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        try:
+            if not path.exists():
+                self.var_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+            return path.read_text().strip().encode()
+        except OSError as exc:
+            raise ConfigError(
+                "DIGEST_VAR_DIR",
+                f"cannot keep the secret key in {path}: {exc.strerror} (or set DIGEST_SECRET_KEY)",
+            ) from None
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets hidden, for display."""
