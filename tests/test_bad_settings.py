@@ -149,6 +149,7 @@ def test_bad_settings_never_a_traceback_and_a_refusal_names_the_variable(
         ("DIGEST_UNSUBSCRIBE_MAILTO", "é@example.org", "not an ASCII address"),
         ("DIGEST_DKIM_DOMAIN", "bücher.example", "not a DNS name"),
         ("DIGEST_PORT", "http", "valid integer"),
+        ("DIGEST_TEMPLATES_DIR", "/nonexistent/templates", "not a folder"),
         ("DIGEST_BASE_URL", "https://[::1", "not a URL"),
         ("DIGEST_BASE_URL", "https://news.example.org:https", "not a URL"),
     ],

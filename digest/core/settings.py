@@ -189,6 +189,13 @@ class Settings(BaseSettings):
             raise ValueError(f"no time zone {value!r} (use a name like Europe/Berlin)") from None
         return value
 
+    @field_validator("templates_dir")
+    @classmethod
+    def _check_templates_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():  # else the built-ins, without a word
+            raise ValueError(f"not a folder: {str(value)!r}")
+        return value
+
     @field_validator("unsubscribe_mailto")
     @classmethod
     def _check_mailto(cls, value: str) -> str:
