@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from conftest import REFERENCE_STORY, Captured, Cli
@@ -48,7 +49,29 @@ def test_check_reports_html_over_gmail_clipping_size(ready: Cli, tmp_path: Path)
     ready("stories", "import", str(tmp_path / "huge.txt"))
     result = ready("check", ok=False)
     assert result.exit_code == 1
-    assert "Gmail clips over 102 KB" in result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("next edition: HTML part is 163 KB as sent (quoted-printable)")
+    assert "Gmail clips from about 102 KB" in line
+
+
+def test_check_measures_the_html_part_as_sent_and_warns_from_90_kb(
+    ready: Cli, tmp_path: Path
+) -> None:
+    # 'é' is 2 bytes of UTF-8 but 6 of quoted-printable (=C3=A9): about 40 KB of HTML
+    # goes out as nearly 100 KB, which is what Gmail measures.
+    bullets = "".join(f"- Bullet {i} {'é' * 200}\n" for i in range(70))
+    (tmp_path / "accents.txt").write_text(f"Accents\nA story.\n{bullets}", encoding="utf-8")
+    ready("stories", "import", str(tmp_path / "accents.txt"))
+    assert len(ready("preview", "next", "--format", "html").output.encode()) < 60 * 1024
+    result = ready("check", ok=False)
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    found = re.fullmatch(
+        r"next edition: HTML part is (\d+) KB as sent \(quoted-printable\).*", line
+    )
+    assert found, line
+    assert 90 <= int(found.group(1)) < 102  # under Gmail's limit, but too close to it
+    assert line.endswith("keep it under 90 KB")
 
 
 def test_check_reports_an_mjml_compile_failure(ready: Cli, tmp_path: Path) -> None:

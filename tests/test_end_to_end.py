@@ -53,6 +53,7 @@ def test_send_delivers_seed_story_once_to_each_subscriber(
     ready("stories", "import", str(REFERENCE_STORY))
     ready("subscribers", "import", str(SEEDS / "subscribers.csv"))
     assert "built edition 1" in ready("edition", "build").output
+    ready.env["DIGEST_BASE_URL"] = "https://news.example.org"  # one-click needs https
     out = ready("send", "1").output
     addresses = seed_subscribers()
     assert f"sent {len(addresses)}, failed 0" in out

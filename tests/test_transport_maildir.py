@@ -27,6 +27,7 @@ def test_maildir_send_delivers_one_message_per_subscriber(
     box = tmp_path / "out" / "mail"
     with edition_with(cli, 25) as ed:
         cli.env["DIGEST_SMTP_URL"] = f"{scheme}://{box}"
+        cli.env["DIGEST_BASE_URL"] = "https://news.example.org"  # one-click needs https
         out = cli("send", "1").output
         assert "sent 25, failed 0, unknown 0" in out
         assert delivered(box) == Counter(ed.emails)

@@ -142,10 +142,13 @@ def preview(app: App, ref: str, fmt: str, output: Path | None) -> None:
 def check(app: App, ref: str) -> None:
     """Check an edition before sending (REF: an id, 'latest' or 'next').
 
-    Prints one line per problem and exits 1 when the HTML is over Gmail's
-    ~102 KB clipping size, an image lacks alt text, the unsubscribe link or
-    List-Unsubscribe headers are missing, a link is not http(s), template
-    syntax was left unrendered, or MJML compilation failed.
+    Prints one line per problem and exits 1 when, with an SMTP server that
+    is not on loopback, DIGEST_BASE_URL is not https (or is this machine),
+    the From domain is localhost or DIGEST_POSTAL_ADDRESS is empty; when the
+    HTML part is 90 KB or more as sent (Gmail clips at ~102 KB), an image
+    lacks alt text, the unsubscribe link or List-Unsubscribe headers are
+    missing, a link is not http(s), template syntax was left unrendered, or
+    MJML compilation failed. Nothing is connected to.
     """
     from digest.delivery.service import check_ref
 

@@ -117,7 +117,15 @@ def make_engine(url: str) -> Engine:
         raise ConfigError("DIGEST_DATABASE_URL", f"not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    "DIGEST_DATABASE_URL",
+                    f"cannot create the folder {folder} of the database: {exc.strerror}"
+                    " (the default database lives in DIGEST_VAR_DIR)",
+                ) from None
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -8,14 +8,18 @@ optionally, a TOML file named by ``DIGEST_CONFIG``.
 from __future__ import annotations
 
 import os
+import re
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -32,6 +36,17 @@ DEFAULT_SQLITE_NAME = "digest.db"
 # The values of subscribers.status.Cadence (core imports nothing above it).
 CADENCES = ("daily", "weekly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# What would end a header line, here or where the email package folds one.
+_LINE_BREAKS = re.compile("[\r\n\0\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ASCII_ADDRESS = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")  # printable ASCII, no < > or space
+_DNS_NAME = re.compile(
+    r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?"
+)
+DAY = 86_400  # seconds: the longest timeout, lease or backoff
+YEAR_MINUTES = 366 * 24 * 60
+MANY = 1_000_000_000  # counts and rates: far beyond any real use, within an SQL integer
+MAX_BYTES = 2**40
 
 
 def normalize_database_url(url: str) -> str:
@@ -46,7 +61,11 @@ def normalize_database_url(url: str) -> str:
 class Settings(BaseSettings):
     """Every knob of digest; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="ignore", populate_by_name=True)
+    # Every number has bounds: a value beyond what a timer, a timedelta or an SQL integer
+    # holds is one line naming the setting here, not a traceback deep in a send.
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", extra="ignore", populate_by_name=True, allow_inf_nan=False
+    )
 
     var_dir: Path = Path("var")
     database_url: str = Field(
@@ -54,7 +73,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DIGEST_DATABASE_URL", "DATABASE_URL"),
     )
     smtp_url: str = "smtp://127.0.0.1:1025"
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = Field(default=30.0, gt=0, le=DAY)
     from_address: str = Field(
         default="Digest <digest@localhost>",
         validation_alias=AliasChoices("DIGEST_FROM", "DIGEST_FROM_ADDRESS"),
@@ -83,43 +102,51 @@ class Settings(BaseSettings):
     # subscribers
     check_deliverability: bool = False  # DNS lookups when validating addresses
     smtputf8: bool = False  # the relay takes SMTPUTF8: accept non-ASCII local parts
-    confirm_interval_minutes: float = Field(default=10.0, ge=0)  # confirmation mails per address
+    # minutes between confirmation mails to one address
+    confirm_interval_minutes: float = Field(default=10.0, ge=0, le=YEAR_MINUTES)
     default_cadence: str = "daily"  # the cadence of new subscribers: daily or weekly
     weekly_day: int = 0  # weekly digests go out on this day: 0 = Monday … 6 = Sunday
     # delivery
     smtp_connections: int = Field(default=4, ge=1, le=64)  # parallel SMTP connections
-    smtp_messages_per_connection: int = Field(default=1000, ge=1)  # then reconnect
+    smtp_messages_per_connection: int = Field(default=1000, ge=1, le=MANY)  # then reconnect
     smtp_ca_file: Path | None = None  # trust this CA (PEM) in addition to the system's
-    rate_limit: float = Field(default=0.0, ge=0)  # messages/second over all connections; 0 = none
-    hourly_limit: int = Field(default=0, ge=0)  # messages per rolling hour; 0 = none
-    max_attempts: int = Field(default=5, ge=1)  # tries on 4xx/disconnects before giving up
-    backoff_seconds: float = Field(default=1.0, ge=0)  # first backoff; doubles, with jitter
-    bounce_limit: int = Field(default=3, ge=0)  # hard bounces before a subscriber is bounced
-    claim_batch: int = Field(default=200, ge=1)  # rows claimed per transaction
-    lease_seconds: float = Field(default=120.0, gt=0)  # claim lease, renewed while sending
+    # messages/second over all connections; 0 = none
+    rate_limit: float = Field(default=0.0, ge=0, le=MANY)
+    hourly_limit: int = Field(default=0, ge=0, le=MANY)  # messages per rolling hour; 0 = none
+    max_attempts: int = Field(default=5, ge=1, le=1000)  # tries on 4xx/disconnects before giving up
+    backoff_seconds: float = Field(default=1.0, ge=0, le=DAY)  # first backoff; doubles, with jitter
+    # hard bounces before a subscriber is bounced
+    bounce_limit: int = Field(default=3, ge=0, le=1000)
+    claim_batch: int = Field(default=200, ge=1, le=100_000)  # rows claimed per transaction
+    lease_seconds: float = Field(default=120.0, ge=1, le=DAY)  # claim lease, renewed while sending
     queue: str = Field(default="none", pattern="^(none|procrastinate)$")  # workers take chunks
-    queue_chunk: int = Field(default=500, ge=1)  # rows per "send chunk of edition E" task
-    # sources and feeds
-    feed_timeout: float = Field(default=15.0, gt=0)  # seconds for a whole fetch, redirects and body
-    feed_max_bytes: int = Field(default=5_000_000, ge=1024)  # larger responses are refused
-    feed_max_redirects: int = Field(default=5, ge=0)  # then a redirect loop is assumed
+    queue_chunk: int = Field(default=500, ge=1, le=MANY)  # rows per "send chunk of edition E" task
+    # sources and feeds; seconds for a whole fetch, redirects and body
+    feed_timeout: float = Field(default=15.0, gt=0, le=DAY)
+    # larger responses are refused
+    feed_max_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
+    feed_max_redirects: int = Field(default=5, ge=0, le=100)  # then a redirect loop is assumed
     feed_user_agent: str = ""  # empty: "digest/<version> (+<base_url>)"
     feed_allow_private: bool = False  # let feeds reach loopback/private/link-local addresses
     # schedule
-    min_stories: int = Field(default=1, ge=1)  # fewer new stories at a slot: no edition
-    misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot
+    min_stories: int = Field(default=1, ge=1, le=MANY)  # fewer new stories at a slot: no edition
+    # a late clock still runs the slot
+    misfire_grace_seconds: int = Field(default=3600, ge=1, le=YEAR_MINUTES * 60)
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
-    feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
-    # web
-    web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
+    # clock polls feeds; 0 = never
+    feed_interval_minutes: int = Field(default=30, ge=0, le=YEAR_MINUTES)
+    # web: larger request bodies get 413
+    web_max_body_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
     allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
-    subscribe_limit_per_client: int = Field(default=10, ge=0)  # POST /subscribe per client/hour
-    subscribe_limit: int = Field(default=300, ge=0)  # POST /subscribe per hour, all clients
-    login_max_failures: int = Field(default=5, ge=1)  # wrong admin tokens per client/15 minutes
+    # POST /subscribe per client and hour, and per hour from all clients
+    subscribe_limit_per_client: int = Field(default=10, ge=0, le=MANY)
+    subscribe_limit: int = Field(default=300, ge=0, le=MANY)
+    login_max_failures: int = Field(default=5, ge=1, le=MANY)  # wrong tokens per client/15 min
     # the signing key read from the database (see load_signing_key); never a setting
     _database_key: bytes | None = PrivateAttr(default=None)
 
     @field_validator(
+        "newsletter_name",
         "lang",
         "postal_address",
         "list_id",
@@ -130,8 +157,8 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _no_control_characters(cls, value: str) -> str:
-        if any(c in value for c in "\r\n\0"):
-            raise ValueError("must be one line (no CR, LF or NUL)")
+        if _LINE_BREAKS.search(value):
+            raise ValueError("must be one line (no CR, LF, NUL or other line break)")
         return value.strip()
 
     @classmethod
@@ -156,7 +183,15 @@ class Settings(BaseSettings):
                     f"unknown setting {unknown[0]!r} in {config_file}"
                     + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
                 )
-            sources.append(toml)
+            # Each key under its field's name: "from" (as the README spells DIGEST_FROM)
+            # is no alias pydantic knows, and would otherwise be dropped without a word.
+            by_field = {
+                name: toml.toml_data[key]
+                for name, info in settings_cls.model_fields.items()
+                for key in _keys(name, info)
+                if key in toml.toml_data
+            }
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=by_field))
         return tuple(sources)
 
     @field_validator("allowed_hosts", mode="before")
@@ -199,13 +234,60 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a day name (monday … sunday) or 0-6, found {value!r}")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError, below
+            raise ValueError(
+                f"not a time zone: {value!r} (use a name like Europe/Berlin)"
+            ) from None
+        except KeyError:
+            raise ValueError(f"no time zone {value!r} (use a name like Europe/Berlin)") from None
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _check_templates_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():  # else the built-ins, without a word
+            raise ValueError(f"not a folder: {str(value)!r}")
+        return value
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _check_mailto(cls, value: str) -> str:
+        if value and not _ASCII_ADDRESS.fullmatch(value):
+            raise ValueError(f"not an ASCII address like unsubscribe@example.com: {value!r}")
+        return value
+
+    @field_validator("dkim_selector", "dkim_domain")
+    @classmethod
+    def _check_dns_label(cls, value: str) -> str:
+        if value and not _DNS_NAME.fullmatch(value):
+            raise ValueError(f"not a DNS name (ASCII; IDNs as xn-- labels): {value!r}")
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _check_from(cls, value: str) -> str:
         name, addr = parseaddr(value)
-        if "@" not in addr or any(c in value for c in "\r\n\0"):
-            raise ValueError(f"not a valid From address: {value!r}")
-        Address(display_name=name, addr_spec=addr)
+        local, _, domain = addr.rpartition("@")
+        if (
+            _LINE_BREAKS.search(value)
+            or not _LOCAL_PART.fullmatch(local)
+            or not _DNS_NAME.fullmatch(domain)
+        ):
+            raise ValueError(
+                f"not a valid From address: {value!r} (like News <news@example.org>;"
+                " an IDN domain as xn-- labels)"
+            )
+        try:
+            Address(display_name=name, addr_spec=addr)
+        except (ValueError, IndexError, HeaderParseError):
+            raise ValueError(f"not a valid From address: {value!r}") from None
         return value
 
     @field_validator("base_url")
@@ -213,6 +295,13 @@ class Settings(BaseSettings):
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://: {value!r}")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {value!r} ({exc})") from None
+        if not parts.hostname or any(c.isspace() for c in value):
+            raise ValueError(f"not a URL with a host: {value!r}")
         return value.rstrip("/")
 
     # -- derived values -------------------------------------------------
@@ -298,14 +387,25 @@ class EmbeddedSettings(Settings):
 
 def _known_keys(settings_cls: type[BaseSettings]) -> set[str]:
     """The keys a TOML config may use: field names and their other spellings."""
-    keys: set[str] = set()
-    for name, field in settings_cls.model_fields.items():
-        keys.add(name)
-        alias = field.validation_alias
-        choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])
-        for choice in choices:
-            if isinstance(choice, str):
-                keys |= {choice, choice.lower(), choice.lower().removeprefix("digest_")}
+    return {key for name, info in settings_cls.model_fields.items() for key in _keys(name, info)}
+
+
+def _aliases(info: Any) -> list[str]:
+    alias = info.validation_alias
+    choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])
+    return [c for c in choices if isinstance(c, str)]
+
+
+def _names(field: str, info: Any) -> list[str]:
+    """The environment variables a field is read from, the first being its usual name."""
+    return _aliases(info) or [f"DIGEST_{field.upper()}"]
+
+
+def _keys(field: str, info: Any) -> set[str]:
+    """The TOML keys of one field."""
+    keys = {field}
+    for alias in _aliases(info):
+        keys |= {alias, alias.lower(), alias.lower().removeprefix("digest_")}
     return keys
 
 
@@ -315,14 +415,37 @@ def load_settings(embedded: bool = False, **overrides: Any) -> Settings:
 
     from pydantic import ValidationError
 
+    cls = EmbeddedSettings if embedded else Settings
     try:
-        return (EmbeddedSettings if embedded else Settings)(**overrides)
+        return cls(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("DIGEST_CONFIG", f"not valid TOML: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
-        name = (
-            loc if loc.startswith("DIGEST_") or loc in {"DATABASE_URL", "PORT"} else f"DIGEST_{loc}"
-        )
-        raise ConfigError(name, err["msg"]) from None
+        loc = str(err["loc"][0]) if err["loc"] else ""
+        raise ConfigError(_where(cls, loc, embedded, overrides), err["msg"]) from None
+
+
+def _where(cls: type[Settings], loc: str, embedded: bool, overrides: dict[str, Any]) -> str:
+    """Where a bad value came from: the variable set in the environment, else the key of
+    the TOML file, else the setting's usual variable name."""
+    import tomllib
+
+    field = next((n for n, f in cls.model_fields.items() if loc == n or loc in _names(n, f)), None)
+    if field is None:
+        return loc.upper() or "SETTINGS"
+    names = _names(field, cls.model_fields[field])
+    if field in overrides or embedded:
+        return names[0]
+    environ = {key.upper() for key in os.environ}
+    for name in names:
+        if name.upper() in environ:
+            return name
+    config_file = os.environ.get("DIGEST_CONFIG")
+    if config_file:
+        with open(config_file, "rb") as fh:
+            data = tomllib.load(fh)
+        for key in data:
+            if key in _keys(field, cls.model_fields[field]):
+                return f"{key!r} in {config_file} ({names[0]})"
+    return names[0]

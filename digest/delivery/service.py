@@ -34,6 +34,7 @@ from digest.mail.message import (
     prepare,
     prepare_edition,
 )
+from digest.mail.preflight import preflight
 from digest.render.edition import EditionView, Rendered, stored_render
 from digest.transports.base import Transport
 from subscribers import service as subscribers
@@ -205,7 +206,7 @@ def check_ref(
     try:
         messages = prepare_edition(settings, view, stored, edition_id)
     except RenderError as exc:
-        return edition_id, [str(exc)]
+        return edition_id, [*preflight(settings), str(exc)]
     return edition_id, check_edition(settings, view, edition_id, messages)
 
 

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from digest.core.db import utcnow
-from digest.core.errors import SubscriberError
+from digest.core.errors import ConfigError, RenderError, SubscriberError
 from digest.mail.dkim import DkimSigner
 from digest.mail.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
 from digest.render.edition import EditionView, Rendered, render_with
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 RECIPIENT_HEADERS = ("To", "Message-ID", "List-Unsubscribe")
+# The setting each static header comes from (List-Id defaults from DIGEST_NEWSLETTER_NAME).
+HEADER_SETTINGS = {
+    "From": "DIGEST_FROM",
+    "List-Id": "DIGEST_LIST_ID",
+    "Feedback-ID": "DIGEST_FEEDBACK_ID",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class MailOptions:
     @property
     def domain(self) -> str:
         return self.sender.domain or "localhost"
+
+    @property
+    def one_click(self) -> bool:
+        """RFC 8058 one-click is advertised only for an HTTPS unsubscribe URI."""
+        return self.base_url.startswith("https://")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailOptions:
@@ -127,7 +138,7 @@ class MessageFactory:
         }
 
     def list_unsubscribe(self, unsubscribe_url: str) -> str:
-        """The List-Unsubscribe value: the one-click HTTPS URI, then a mailto: when configured."""
+        """The List-Unsubscribe value: the unsubscribe URI, then a mailto: when configured."""
         value = f"<{unsubscribe_url}>"
         if self.options.unsubscribe_mailto:
             # Folded between the two URIs to keep header lines short.
@@ -143,29 +154,37 @@ class MessageFactory:
             ("Subject", self.rendered.subject),
             ("Date", self.date),
             ("List-Id", self.options.list_id),
-            ("List-Unsubscribe-Post", ONE_CLICK),
         ]
+        if self.options.one_click:
+            headers.append(("List-Unsubscribe-Post", ONE_CLICK))
         if self.options.feedback_id:
             headers.append(("Feedback-ID", self.options.feedback_id))
         return headers
 
     def header_order(self) -> list[str]:
         order = ["From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"]
-        order += ["List-Unsubscribe-Post"]
+        order += ["List-Unsubscribe-Post"] if self.options.one_click else []
         return order + (["Feedback-ID"] if self.options.feedback_id else [])
 
     @cached_property
     def template(self) -> MessageTemplate:
-        """The message compiled once; raises HeaderValueError for a bad static header."""
-        return MessageTemplate.build(
-            static_headers=self.static_headers(),
-            recipient_headers=RECIPIENT_HEADERS,
-            header_order=self.header_order(),
-            text=self.rendered.text,
-            html=self.rendered.html,
-            placeholders=self.rendered.placeholders,
-            boundary=self.boundary,
-        )
+        """The message compiled once. A static header that cannot be written is a
+        ConfigError naming the setting it comes from (a RenderError for the subject)."""
+        try:
+            return MessageTemplate.build(
+                static_headers=self.static_headers(),
+                recipient_headers=RECIPIENT_HEADERS,
+                header_order=self.header_order(),
+                text=self.rendered.text,
+                html=self.rendered.html,
+                placeholders=self.rendered.placeholders,
+                boundary=self.boundary,
+            )
+        except HeaderValueError as exc:
+            setting = HEADER_SETTINGS.get(exc.header)
+            if setting is None:
+                raise RenderError("subject", str(exc)) from None
+            raise ConfigError(setting, str(exc)) from None
 
     # -- building -----------------------------------------------------------
 

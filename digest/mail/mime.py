@@ -35,13 +35,17 @@ _ADDR_SPEC = re.compile(r"[!-;=?-~\u00a0-\ud7ff\ue000-\U0010ffff]+@[!-;=?-~]+")
 
 
 class HeaderValueError(ValueError):
-    """A value cannot be put into a header (CR, LF, NUL, or malformed)."""
+    """A value cannot be put into a header (CR, LF, NUL, or malformed); names the header."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        self.header = header
+        super().__init__(f"{header}: {problem}")
 
 
 def check_header_value(name: str, value: str) -> str:
     """``value`` unchanged, or HeaderValueError when it would break out of its header."""
     if _UNSAFE_HEADER.search(value):
-        raise HeaderValueError(f"{name}: CR, LF and NUL are not allowed in a header")
+        raise HeaderValueError(name, "CR, LF and NUL are not allowed in a header")
     return value
 
 
@@ -49,12 +53,12 @@ def fold_header(name: str, value: str) -> bytes:
     """One complete header (``Name: value`` + CRLF), folded and RFC 2047-encoded as needed."""
     check_header_value(name, value)
     if _LINE_BREAKING.search(value):  # the email package would split the header there
-        raise HeaderValueError(f"{name}: contains a line-breaking character")
+        raise HeaderValueError(name, "contains a line-breaking character")
     # As EmailMessage does: a parsed header object folds and encodes itself.
     header = policy.SMTP.header_factory(name, value)
     folded = header.fold(policy=policy.SMTP).encode("ascii")
     if any(len(line) > MAX_HEADER_LINE for line in folded.split(CRLF)):
-        raise HeaderValueError(f"{name}: too long for a header line")
+        raise HeaderValueError(name, "too long for a header line")
     return folded
 
 
@@ -97,7 +101,7 @@ def format_address(name: str, addr: str) -> str:
     """
     check_header_value("To", name)
     if not _ADDR_SPEC.fullmatch(addr):
-        raise HeaderValueError(f"To: not an address this message can carry: {addr!r}")
+        raise HeaderValueError("To", f"not an address this message can carry: {addr!r}")
     phrase = encode_display_name(name)
     if not phrase:
         return addr
