@@ -184,7 +184,7 @@ def test_bad_settings_a_var_dir_that_cannot_be_one_is_named(reader: Cli, tmp_pat
     env = {k: v for k, v in reader.env.items() if k != "DIGEST_SECRET_KEY"}
     bad = Cli({**env, "DIGEST_VAR_DIR": str(tmp_path / "a-file")}, reader.cwd)
     [line] = bad("check", "next", ok=False).output.splitlines()
-    assert line.startswith("Error: setting DIGEST_VAR_DIR: cannot keep the secret key in ")
+    assert line.startswith("Error: setting DIGEST_VAR_DIR: cannot read the signing key ")
     del bad.env["DIGEST_DATABASE_URL"]  # the default database lives there too
     [line] = bad("status", ok=False).output.splitlines()
     assert line.startswith("Error: setting DIGEST_DATABASE_URL: cannot create the folder ")

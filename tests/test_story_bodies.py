@@ -90,7 +90,9 @@ def test_story_bodies_seed_markdown_body_arrives_in_html_text_and_archive(
     settings_ = cli.settings()
     engine = make_engine(settings_.effective_database_url)
     try:
-        page = TestClient(create_app(settings_, session_factory(engine))).get("/archive/1")
+        page = TestClient(create_app(settings_, session_factory(engine)), "http://127.0.0.1").get(
+            "/archive/1"
+        )
     finally:
         engine.dispose()
     assert page.status_code == 200
