@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
+    # bounces: the mailbox returned mail arrives in (maildir://, mbox://, imaps://)
+    bounce_mailbox: str = ""
+    bounce_interval_minutes: int = Field(default=10, ge=0)  # clock scans it; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
     allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
@@ -232,7 +235,7 @@ class Settings(BaseSettings):
         for key in ("secret_key", "admin_token", "dkim_key"):
             if data.get(key):
                 data[key] = "***"
-        for key in ("database_url", "smtp_url"):
+        for key in ("database_url", "smtp_url", "bounce_mailbox"):
             data[key] = redact_url(str(data[key]))
         return data
 
