@@ -170,6 +170,7 @@ class ImapBox:
         self.client = client
         self.folder = folder
         self.moved_to = f"folder {PROCESSED_FOLDER}"
+        self.can_move = False
 
     @classmethod
     def connect(cls, url: str, timeout: float) -> ImapBox:
@@ -183,6 +184,9 @@ class ImapBox:
             raise ConfigError(SETTING, f"imap:// without TLS only to a loopback address: {name}")
         try:
             port = parts.port
+        except ValueError as exc:
+            raise ConfigError(SETTING, f"{name}: {exc}") from None
+        try:
             if parts.scheme.lower() == "imaps":
                 context = ssl.create_default_context()
                 client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
@@ -190,9 +194,7 @@ class ImapBox:
                 )
             else:
                 client = imaplib.IMAP4(host, port or 143, timeout=timeout)
-        except ValueError as exc:
-            raise ConfigError(SETTING, f"{name}: {exc}") from None
-        except (OSError, imaplib.IMAP4.error) as exc:
+        except (OSError, imaplib.IMAP4.error) as exc:  # ssl errors are OSErrors
             raise MailboxError(name, f"cannot connect: {exc}") from None
         box = cls(name, client, folder)
         try:
@@ -201,6 +203,8 @@ class ImapBox:
             box.close()
             raise MailboxError(name, f"login refused: {_said(exc)}") from None
         box._check("select", client.select(_quoted(folder)), f"no folder {folder!r}")
+        # imaplib keeps the greeting's capabilities; the logged-in ones may add MOVE.
+        box.can_move = b"MOVE" in b" ".join(box._check("capability", client.capability(), ""))
         return box
 
     def _check(self, what: str, answer: tuple[str, list[Any]], problem: str) -> list[Any]:
@@ -235,7 +239,7 @@ class ImapBox:
         if not any(listed):
             self.client.create(_quoted(PROCESSED_FOLDER))
         self._command("STORE", uids, "+FLAGS.SILENT", r"(\Seen)")
-        if "MOVE" in self.client.capabilities:
+        if self.can_move:
             self._command("MOVE", uids, _quoted(PROCESSED_FOLDER))
         else:
             self._command("COPY", uids, _quoted(PROCESSED_FOLDER))
