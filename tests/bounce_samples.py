@@ -6,6 +6,8 @@ Each sample names the delivery it is about by our own Message-ID (what
 
 from __future__ import annotations
 
+import hashlib
+
 from digest.mail.message import message_id
 
 DOMAIN = "news.example.org"
@@ -189,4 +191,55 @@ EXPECTED = {
     "ooo.eml": ("auto-reply", [], None),
     "unsubscribe.eml": ("unsubscribe-request", ["pat@example.com"], None),
     "reply.eml": ("not-a-bounce", [], None),
+}
+
+
+def _simple(headers: str, body: str) -> bytes:
+    return _crlf(
+        f"{headers.strip()}\nMessage-ID: <s-{hashlib.sha256(headers.encode()).hexdigest()[:12]}@example.com>\n\n{body}"
+    )
+
+
+# Automatic answers in the shapes they come in: every one is an auto-reply, never a bounce.
+AUTO_REPLIES = {
+    "rfc3834.eml": out_of_office(),
+    "exchange.eml": _simple(
+        f"From: Lee <lee@corp.example.com>\nTo: {BOUNCE_TO}\n"
+        "Subject: Automatic reply: The Digest #12\nX-Auto-Response-Suppress: All\n"
+        "X-MS-Exchange-Inbox-Rules-Loop: lee@corp.example.com",
+        "I am out of the office with limited access to email. Mail to lee@corp.example.com\n"
+        "is not delivered to me until the 5th; urgent matters: desk@corp.example.com.\n",
+    ),
+    "vacation.eml": _simple(
+        f"From: Ola <ola@example.no>\nTo: {BOUNCE_TO}\nSubject: away from my mail\n"
+        "Precedence: junk\nX-Autoreply: yes",
+        "I will not read my mail before 12 January. Your mail regarding\n"
+        '"The Digest #12" will be read when I return.\n',
+    ),
+    "abwesenheit.eml": _simple(
+        f"From: Uwe <uwe@example.de>\nTo: {BOUNCE_TO}\n"
+        "Subject: Abwesenheitsnotiz: The Digest #12\nAuto-Submitted: auto-generated",
+        "Ich bin bis 10. Januar nicht im Büro. Ihre Nachricht wird nicht weitergeleitet.\n",
+    ),
+}
+
+# People writing back: never a bounce, whatever words they use.
+REPLIES = {
+    "reply.eml": ordinary_reply(),
+    "reply-undeliverable.eml": _simple(
+        f"From: Ann <ann@example.com>\nTo: {BOUNCE_TO}\n"
+        "Subject: Re: Undelivered Mail Returned to Sender\nIn-Reply-To: <x@mx.example.net>",
+        "Why did I get this? My colleague bob@example.com says your digest bounced:\n"
+        "550 5.1.1 user unknown. Could you check the address?\n",
+    ),
+    "reply-forward.eml": _simple(
+        f"From: Joe <joe@example.com>\nTo: {BOUNCE_TO}\nSubject: Fwd: The Digest #12",
+        "---------- Forwarded message ---------\nFrom: The Digest <digest@news.example.org>\n"
+        "To: joe@example.com\n\nHave a look at the second story, jane@example.com.\n",
+    ),
+    "reply-unsubscribe-words.eml": _simple(
+        f"From: Max <max@example.com>\nTo: {BOUNCE_TO}\nSubject: my old address",
+        "Please stop mailing old@example.com, that mailbox does not exist any more\n"
+        "and mail to it fails. Thanks, Max\n",
+    ),
 }

@@ -56,7 +56,9 @@ def _config(root: Path, mail: Path, imap_port: int, imaps_port: int) -> str:
     # mail belongs to nobody and logins run as dovenull (chrooted, as dovecot wants).
     mail_uid, mail_gid = (65534, 65534) if as_root else (os.getuid(), os.getgid())
     login_user = "dovenull" if as_root else user
-    no_chroot = "" if as_root else "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
+    # Only root can chroot; a user's dovecot runs its login processes unconfined.
+    unconfined = "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
+    no_chroot = "" if as_root else unconfined
     return f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -120,10 +122,24 @@ def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
     mail = Path(tempfile.mkdtemp(prefix="digest-imap-"))
     if os.getuid() == 0:
         os.chown(mail, 65534, 65534)
+    key, cert = str(root / "key.pem"), str(root / "cert.pem")
+    names = ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-        + ["-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")]
-        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            *names,
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
         check=True,
         capture_output=True,
     )
@@ -158,4 +174,3 @@ def folder_messages(server: ImapServer, folder: str) -> list[tuple[bytes, bytes]
         return messages
     finally:
         client.logout()
-

@@ -180,11 +180,14 @@ def returned_headers(message: Message) -> list[Message]:
 
 
 def our_message_ids(message: Message) -> list[str]:
-    """Our Message-IDs in the returned part, else anywhere but the message's own header."""
+    """Our Message-IDs in the returned part or In-Reply-To/References, else in the text."""
     own = header(message, "Message-ID")
     found: dict[str, None] = {}
     for inner in returned_headers(message):
         for match in OUR_MESSAGE_ID.finditer(header(inner, "Message-ID")):
+            found.setdefault(match.group(0), None)
+    for name in ("In-Reply-To", "References"):  # replies and auto-replies name it here
+        for match in OUR_MESSAGE_ID.finditer(header(message, name)):
             found.setdefault(match.group(0), None)
     if not found:
         # Reports that quote the original as text: any of our ids in the body.

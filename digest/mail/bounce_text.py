@@ -34,6 +34,8 @@ BOUNCE_SUBJECT = re.compile(
     r"rejected|mail failure|message you sent)",
     re.I,
 )
+FORWARD = ("fw", "wg", "tr")
+REPLY_SUBJECT = re.compile(r"^\s*(re|aw|sv|antw|fwd?|wg|tr|rv)\s*(\[\d+\])?\s*:", re.I)
 # Where the report stops and the returned message begins.
 RETURNED_MARKERS = re.compile(
     r"^\s*(-{2,}.*(below this line|original message|copy of|unsent message|returned message|"
@@ -102,13 +104,20 @@ def report_text(message: Message) -> str:
 
 
 def looks_like_bounce(message: Message) -> bool:
-    """Sent by a mail daemon, or worded like a delivery failure report."""
+    """Sent by a mail daemon, or worded like a delivery failure report (and no reply)."""
     name, address = parseaddr(message.get("From", ""))
     local = address.partition("@")[0]
     if not address or DAEMON_SENDERS.match(local) or DAEMON_SENDERS.match(name or ""):
         return True
     subject = " ".join(str(message.get("Subject", "")).split())
+    reply = REPLY_SUBJECT.match(subject)
+    if reply and (reply.group(1).lower().startswith(FORWARD) or _answers(message)):
+        return False  # a person answering or forwarding, whatever the subject quotes
     return bool(BOUNCE_SUBJECT.search(subject))
+
+
+def _answers(message: Message) -> bool:
+    return bool(message.get("In-Reply-To") or message.get("References"))
 
 
 def _own_addresses(message: Message) -> set[str]:
