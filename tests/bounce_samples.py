@@ -195,9 +195,8 @@ EXPECTED = {
 
 
 def _simple(headers: str, body: str) -> bytes:
-    return _crlf(
-        f"{headers.strip()}\nMessage-ID: <s-{hashlib.sha256(headers.encode()).hexdigest()[:12]}@example.com>\n\n{body}"
-    )
+    mid = f"<s-{hashlib.sha256(headers.encode()).hexdigest()[:12]}@example.com>"
+    return _crlf(f"{headers.strip()}\nMessage-ID: {mid}\n\n{body}")
 
 
 # Automatic answers in the shapes they come in: every one is an auto-reply, never a bounce.

@@ -10,9 +10,7 @@ import pytest
 from bounce_samples import SAMPLES, UNSUBSCRIBE_TO
 from conftest import Cli
 
-SUMMARY = (
-    "6 messages: 2 hard, 1 complaint, 1 auto-reply, 1 unsubscribe-request, 1 not-a-bounce"
-)
+SUMMARY = "6 messages: 2 hard, 1 complaint, 1 auto-reply, 1 unsubscribe-request, 1 not-a-bounce"
 KIND_LINES = [
     "hard ada@example.net grace@example.net 5.1.1",
     "complaint lin@example.com",
@@ -37,7 +35,7 @@ def lf(message: bytes) -> bytes:
 def mbox_messages(path: Path | str) -> list[bytes]:
     box = mailbox.mbox(path)
     try:
-        return [box.get_bytes(key) for key in box.keys()]
+        return [box.get_bytes(key) for key in box.iterkeys()]
     finally:
         box.close()
 
@@ -63,10 +61,10 @@ def test_bounces_scan_maildir_moves_to_processed_subfolder(tmp_path: Path) -> No
     inbox = mailbox.Maildir(path, create=False)
     assert len(inbox) == 0
     processed = inbox.get_folder("processed")
-    assert sorted(lf(processed.get_bytes(k)) for k in processed.keys()) == sorted(
+    assert sorted(lf(processed.get_bytes(k)) for k in processed.iterkeys()) == sorted(
         lf(make()) for make in SAMPLES.values()
     )
-    assert all("S" in processed[k].get_flags() for k in processed.keys())
+    assert all("S" in processed[k].get_flags() for k in processed.iterkeys())
     assert scan(tmp_path, f"maildir://{path}") == [f"maildir://{path}: nothing new"]
 
 

@@ -19,7 +19,7 @@ FLUFL_DATA = DIST_PACKAGES / "flufl" / "bounce" / "tests" / "data"
 
 
 def flufl_scan() -> Any:
-    """flufl.bounce.scan_message from the system's Python packages (Debian's python3-flufl.bounce)."""
+    """flufl.bounce.scan_message from the system's packages (Debian's python3-flufl.bounce)."""
     if not FLUFL_DATA.is_dir():
         reason = f"{FLUFL_DATA} missing: install Debian's python3-flufl.bounce (make test does)"
         if ON_CI:
@@ -65,7 +65,8 @@ def test_bounces_parse_agrees_with_flufl_bounce_on_its_samples(tmp_path: Path) -
         f"({100 * len(agree) / len(judged):.1f} %) of {len(files)} samples"
     )
     for name in sorted(set(judged) - set(agree)):
-        print(f"  differs {Path(name).name}: flufl {sorted(theirs[name])}, ours {sorted(ours[name])}")
+        theirs_, ours_ = sorted(theirs[name]), sorted(ours[name])
+        print(f"  differs {Path(name).name}: flufl {theirs_}, ours {ours_}")
     assert len(judged) >= 90  # the samples are there, and flufl reads them
     assert len(agree) >= 0.95 * len(judged)
 
