@@ -131,3 +131,29 @@ def test_bounces_scan_unusable_mailbox_is_one_line(tmp_path: Path, url: str, exp
     assert lines[0].startswith("Error: ")
     assert expected.format(tmp=tmp_path) in lines[0]
     assert ":pw@" not in lines[0]
+
+
+def test_bounces_clock_job_scans_the_mailbox_and_logs_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.core.settings import load_settings
+    from digest.processes.bounce_job import scan_bounces, wanted
+
+    path = tmp_path / "Maildir"
+    make_maildir(path)
+    settings = load_settings(bounce_mailbox=f"maildir://{path}", unsubscribe_mailto=UNSUBSCRIBE_TO)
+    assert wanted(settings)
+    assert not wanted(load_settings(bounce_mailbox=f"maildir://{path}", bounce_interval_minutes=0))
+    assert not wanted(load_settings())
+
+    caplog.set_level("INFO", logger="digest.clock")
+    assert scan_bounces(settings) is True
+    assert len(mailbox.Maildir(path, create=False)) == 0
+    assert caplog.messages == [f"bounces scanned: maildir://{path}: {SUMMARY}"]
+
+    caplog.clear()
+    broken = load_settings(bounce_mailbox=f"maildir://{tmp_path}/gone")
+    assert scan_bounces(broken) is False  # the clock carries on
+    assert caplog.messages == [
+        f"bounce scan failed: maildir://{tmp_path}/gone: not a Maildir (needs new/, cur/ and tmp/)"
+    ]
