@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from digest.processes.sink import free_port
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 ON_CI = os.environ.get("CI", "").lower() == "true"
 USER, PASSWORD = "bounces", "s3cret-pass"
+SELF_SIGNED = ("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2")
+SELF_SIGNED += ("-subj", "/CN=localhost")
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,13 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 
 @pytest.fixture
 def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
+    with running_imap(tmp_path) as server:
+        yield server
+
+
+@contextmanager
+def running_imap(tmp_path: Path, capability: str = "") -> Iterator[ImapServer]:
+    """dovecot for the block; ``capability``: the one it announces after login."""
     if not Path(DOVECOT).exists():
         if ON_CI:
             pytest.fail("dovecot missing on CI: install Debian's dovecot-imapd (make test does)")
@@ -123,30 +133,16 @@ def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
     if os.getuid() == 0:
         os.chown(mail, 65534, 65534)
     key, cert = str(root / "key.pem"), str(root / "cert.pem")
-    names = ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]
     subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            *names,
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ],
+        [*SELF_SIGNED, "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
         check=True,
         capture_output=True,
     )
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
     imap_port, imaps_port = free_port(), free_port()
     config = root / "dovecot.conf"
-    config.write_text(_config(root, mail, imap_port, imaps_port))
+    settings = _config(root, mail, imap_port, imaps_port)
+    config.write_text(settings + (f"imap_capability = {capability}\n" if capability else ""))
     process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)])
     try:
         _wait_for(imap_port, process, root / "dovecot.log")

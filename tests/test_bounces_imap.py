@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from bounce_samples import SAMPLES, UNSUBSCRIBE_TO
 from conftest import Cli
-from imap_server import ImapServer, folder_messages, imap_server  # noqa: F401
+from imap_server import ImapServer, folder_messages, imap_server, running_imap  # noqa: F401
 
 
 def deliver(server: ImapServer, names: list[str]) -> None:
@@ -100,3 +100,24 @@ def test_bounces_scan_imap_failures_are_one_line_and_leave_mail(
     assert expected in lines[0]
     assert "wrong" not in result.output and "s3cret" not in result.output
     assert len(folder_messages(imap_server, "INBOX")) == 1
+
+
+def test_bounces_scan_imap_without_move_copies_and_expunges(tmp_path: Path) -> None:
+    no_move = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UIDPLUS NAMESPACE"
+    with running_imap(tmp_path, capability=no_move) as server:
+        client = server.client()
+        _, announced = client.capability()
+        client.logout()
+        assert b"MOVE" not in announced[0]
+        deliver(server, ["dsn.eml", "complaint.eml"])
+        cli = bounces_cli(tmp_path, server.url(), SSL_CERT_FILE=str(server.cafile))
+
+        assert cli("bounces", "scan").output.splitlines()[:2] == [
+            "1: hard ada@example.net grace@example.net 5.1.1",
+            "2: complaint lin@example.com",
+        ]
+        assert folder_messages(server, "INBOX") == []
+        processed = folder_messages(server, "Processed")
+        assert len(processed) == 2
+        assert all(b"\\Seen" in flags and b"\\Deleted" not in flags for flags, _ in processed)
+        assert cli("bounces", "scan").output.endswith("/INBOX: nothing new\n")
