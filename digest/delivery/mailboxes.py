@@ -21,6 +21,7 @@ import ipaddress
 import mailbox
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,7 +171,7 @@ class ImapBox:
         self.client = client
         self.folder = folder
         self.moved_to = f"folder {PROCESSED_FOLDER}"
-        self.can_move = False
+        self.can_move = self.uidplus = False
 
     @classmethod
     def connect(cls, url: str, timeout: float) -> ImapBox:
@@ -198,34 +199,43 @@ class ImapBox:
             raise MailboxError(name, f"cannot connect: {exc}") from None
         box = cls(name, client, folder)
         try:
-            client.login(unquote(parts.username or ""), unquote(parts.password or ""))
-        except (OSError, imaplib.IMAP4.error) as exc:
+            box.login(unquote(parts.username or ""), unquote(parts.password or ""))
+            box._run(f"no folder {folder!r}", client.select, _quoted(folder))
+            # imaplib keeps the greeting's capabilities; the logged-in ones may differ.
+            announced = b" ".join(box._run("capability", client.capability)).upper().split()
+        except MailboxError:
             box.close()
-            raise MailboxError(name, f"login refused: {_said(exc)}") from None
-        box._check("select", client.select(_quoted(folder)), f"no folder {folder!r}")
-        # imaplib keeps the greeting's capabilities; the logged-in ones may add MOVE.
-        box.can_move = b"MOVE" in b" ".join(box._check("capability", client.capability(), ""))
+            raise
+        box.can_move, box.uidplus = b"MOVE" in announced, b"UIDPLUS" in announced
         return box
 
-    def _check(self, what: str, answer: tuple[str, list[Any]], problem: str) -> list[Any]:
-        status, data = answer
+    def login(self, user: str, password: str) -> None:
+        try:
+            self.client.login(user, password)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxError(self.name, f"login refused: {_said(exc)}") from None
+
+    def _run(
+        self, what: str, method: Callable[..., tuple[str, list[Any]]], *args: str
+    ) -> list[Any]:
+        """A client call whose answer must be OK; MailboxError naming ``what`` otherwise."""
+        try:
+            status, data = method(*args)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxError(self.name, f"{what}: {_said(exc)}") from None
         if status != "OK":
             detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-            self.close()
-            raise MailboxError(self.name, f"{problem} ({what}: {detail})")
+            raise MailboxError(self.name, f"{what} ({detail})")
         return data
 
-    def _command(self, what: str, *args: str) -> list[Any]:
-        try:
-            return self._check(what, self.client.uid(what, *args), f"{what} failed")
-        except (OSError, imaplib.IMAP4.error) as exc:
-            raise MailboxError(self.name, f"{what} failed: {_said(exc)}") from None
+    def _uid(self, command: str, *args: str) -> list[Any]:
+        return self._run(f"UID {command} failed", self.client.uid, command, *args)
 
     def fetch(self) -> list[Item]:
-        (found,) = self._command("SEARCH", "ALL") or [b""]
+        found = self._uid("SEARCH", "ALL")
         items = []
-        for uid in (found or b"").split():
-            data = self._command("FETCH", uid.decode(), "(BODY.PEEK[])")
+        for uid in (found[0] or b"").split():
+            data = self._uid("FETCH", uid.decode(), "(BODY.PEEK[])")
             body = next((d[1] for d in data if isinstance(d, tuple)), None)
             if isinstance(body, bytes):
                 items.append(Item(uid.decode(), body))
@@ -235,16 +245,19 @@ class ImapBox:
         if not items:
             return
         uids = ",".join(item.ref for item in items)
-        _, listed = self.client.list('""', _quoted(PROCESSED_FOLDER))
-        if not any(listed):
-            self.client.create(_quoted(PROCESSED_FOLDER))
-        self._command("STORE", uids, "+FLAGS.SILENT", r"(\Seen)")
+        target = _quoted(PROCESSED_FOLDER)
+        if not any(self._run("LIST failed", self.client.list, '""', target)):
+            self._run(f"cannot create folder {PROCESSED_FOLDER}", self.client.create, target)
+        self._uid("STORE", uids, "+FLAGS.SILENT", r"(\Seen)")
         if self.can_move:
-            self._command("MOVE", uids, _quoted(PROCESSED_FOLDER))
+            self._uid("MOVE", uids, target)
+            return
+        self._uid("COPY", uids, target)
+        self._uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
+        if self.uidplus:  # only ours; a plain EXPUNGE takes every deleted message
+            self._uid("EXPUNGE", uids)
         else:
-            self._command("COPY", uids, _quoted(PROCESSED_FOLDER))
-            self._command("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
-            self.client.expunge()
+            self._run("EXPUNGE failed", self.client.expunge)
 
     def close(self) -> None:
         try:
