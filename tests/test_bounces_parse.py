@@ -136,3 +136,36 @@ def test_bounces_parse_bad_file_is_one_line(
         result = Cli({}, tmp_path)("bounces", command, good, str(bad), ok=False)
         assert result.exit_code == 1
         assert result.output == f"Error: {bad}: {problem}\n"
+
+
+def test_bounce_parse_keeps_what_a_policy_needs() -> None:
+    from bounce_samples import arf_complaint, dsn_two_recipients, ours, out_of_office
+
+    from digest.mail.bounce_parse import Failure, delivery_of, parse
+
+    dsn = parse(dsn_two_recipients())
+    assert dsn.kind == "hard"
+    assert dsn.failures == (
+        Failure(
+            "ada@example.net",
+            "hard",
+            "5.1.1",
+            "550 5.1.1 <ada@example.net>: Recipient address rejected: "
+            "User unknown in local recipient table",
+        ),
+        Failure("grace@example.net", "soft", "4.2.2", "452 4.2.2 Mailbox full"),
+    )
+    assert dsn.message_ids == (ours(12, 4),)
+    assert dsn.deliveries == [(12, 4)]
+
+    complaint = parse(arf_complaint())
+    assert (complaint.feedback_type, complaint.deliveries) == ("abuse", [(12, 9)])
+    assert complaint.list_unsubscribe == "<https://news.example.org/unsubscribe/TOKEN>"
+
+    assert parse(out_of_office()).deliveries == [(12, 5)]  # named by In-Reply-To
+
+    verp = dsn_two_recipients().replace(
+        b"To: bounces@news.example.org", b"To: bounces+12.4.tag@news.example.org", 1
+    )
+    assert parse(verp).verp_tokens == ("12.4.tag",)
+    assert delivery_of("<something@else.example>") is None

@@ -73,7 +73,12 @@ class Returned:
 
     @property
     def status(self) -> str | None:
-        return next((f.status for f in self.failures if f.status), None)
+        """The status code of the first recipient of the message's kind (a hard one in a
+        report that is hard), else of any."""
+        statuses = [f.status for f in self.failures if f.status and f.kind == self.kind]
+        return next(iter(statuses), None) or next(
+            (f.status for f in self.failures if f.status), None
+        )
 
     @property
     def diagnostic(self) -> str:
