@@ -75,10 +75,8 @@ class Returned:
     def status(self) -> str | None:
         """The status code of the first recipient of the message's kind (a hard one in a
         report that is hard), else of any."""
-        statuses = [f.status for f in self.failures if f.status and f.kind == self.kind]
-        return next(iter(statuses), None) or next(
-            (f.status for f in self.failures if f.status), None
-        )
+        ranked = sorted((f for f in self.failures if f.status), key=lambda f: f.kind != self.kind)
+        return ranked[0].status if ranked else None
 
     @property
     def diagnostic(self) -> str:
