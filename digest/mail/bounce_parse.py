@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
 from digest.mail import bounce_text
+from digest.mail.bounce_text import header
 
 HARD = "hard"
 SOFT = "soft"
@@ -128,11 +128,17 @@ def classify(message: Message, *, unsubscribe_address: str = "") -> Returned:
     failures = _dsn_failures(status_part) if status_part is not None else []
     if status_part is not None and not failures and _dsn_only_success(status_part):
         return base  # a delivered/relayed notice: nothing failed
-    if not failures and bounce_text.looks_like_bounce(message):
+    if not failures and AUTO_REPLY_SUBJECT.match(header(message, "Subject")):
+        return replace(base, kind=AUTO_REPLY)  # "Out of office" even from a postmaster
+    bounce = bool(failures) or bounce_text.looks_like_bounce(message)
+    if not failures and bounce:
         failures = [
             Failure(address, kind, status, diagnostic)
             for address, kind, status, diagnostic in bounce_text.failures(message)
-        ]
+        ] or _returned_recipient(message)
+    if bounce and not failures and not is_auto_reply(message):
+        # A bounce that names no recipient we can read: our Message-ID still names the delivery.
+        return replace(base, kind=SOFT if bounce_text.reads_transient(message) else HARD)
     if failures:
         kind = HARD if any(f.kind == HARD for f in failures) else SOFT
         return replace(base, kind=kind, failures=tuple(failures))
@@ -145,18 +151,6 @@ def classify(message: Message, *, unsubscribe_address: str = "") -> Returned:
 
 
 # -- headers and parts ---------------------------------------------------------
-
-
-def header(message: Message, name: str) -> str:
-    """A header's value, RFC 2047 decoded, unfolded; "" when absent or undecodable."""
-    value = message.get(name)
-    if value is None:
-        return ""
-    try:
-        text = str(make_header(decode_header(str(value))))
-    except (ValueError, LookupError, UnicodeError):
-        text = str(value)
-    return " ".join(text.split())
 
 
 def _part_of_type(message: Message, content_type: str) -> Message | None:
@@ -218,6 +212,16 @@ def _addressed_to(message: Message, address: str) -> bool:
             if found.strip().lower() == wanted:
                 return True
     return False
+
+
+def _returned_recipient(message: Message) -> list[Failure]:
+    """The one To of the returned message: what a report that names nobody was about."""
+    for inner in returned_headers(message):
+        addresses = [a for _, a in getaddresses(inner.get_all("To", [])) if "@" in a]
+        if len(addresses) == 1:
+            kind = SOFT if bounce_text.reads_transient(message) else HARD
+            return [Failure(addresses[0], kind)]
+    return []
 
 
 # -- RFC 3464 --------------------------------------------------------------------

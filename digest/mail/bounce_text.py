@@ -12,6 +12,7 @@ code. Pure functions over an already parsed message.
 from __future__ import annotations
 
 import re
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -51,7 +52,8 @@ RETURNED_MARKERS = re.compile(
 TRANSIENT = re.compile(
     r"(will (continue to )?(retry|try again|be retried)|delayed|still trying|"
     r"has not yet been delivered|warning: message|temporar(y|ily)|"
-    r"not been delivered yet|will keep trying|transient)",
+    r"not been delivered yet|will keep trying|transient|postponed|continue to (try|attempt)|"
+    r"attempts will continue|advisory|delivery warning)",
     re.I,
 )
 NOT_RECIPIENTS = re.compile(
@@ -103,13 +105,30 @@ def report_text(message: Message) -> str:
     return text[: marker.start()] if marker else text
 
 
+def header(message: Message, name: str) -> str:
+    """A header's value, RFC 2047 decoded, unfolded; "" when absent or undecodable."""
+    value = message.get(name)
+    if value is None:
+        return ""
+    try:
+        text = str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError):
+        text = str(value)
+    return " ".join(text.split())
+
+
+def reads_transient(message: Message) -> bool:
+    """The report speaks of a delay or of trying again."""
+    return bool(TRANSIENT.search(report_text(message)))
+
+
 def looks_like_bounce(message: Message) -> bool:
     """Sent by a mail daemon, or worded like a delivery failure report (and no reply)."""
     name, address = parseaddr(message.get("From", ""))
     local = address.partition("@")[0]
     if not address or DAEMON_SENDERS.match(local) or DAEMON_SENDERS.match(name or ""):
         return True
-    subject = " ".join(str(message.get("Subject", "")).split())
+    subject = header(message, "Subject")
     reply = REPLY_SUBJECT.match(subject)
     if reply and (reply.group(1).lower().startswith(FORWARD) or _answers(message)):
         return False  # a person answering or forwarding, whatever the subject quotes
