@@ -169,3 +169,37 @@ def test_bounce_parse_keeps_what_a_policy_needs() -> None:
     )
     assert parse(verp).verp_tokens == ("12.4.tag",)
     assert delivery_of("<something@else.example>") is None
+
+
+def test_bounce_parse_report_naming_nobody_is_read_from_the_returned_message() -> None:
+    from bounce_samples import BOUNCE_TO, original_headers
+
+    from digest.mail.bounce_parse import parse
+
+    report = f"""From: "Mail Gateway" <gateway@relay.example.com>
+To: {BOUNCE_TO}
+Subject: Mail could not be delivered
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="X"
+
+--X
+Content-Type: text/plain
+
+The following mail could not be delivered.
+Reason: Exceeded Maximum Delivery Attempts. Verify that the recipient address is correct.
+
+--X
+Content-Type: message/rfc822
+
+{original_headers(7, 21, "Noor <noor@example.org>")}
+Hello.
+--X--
+""".replace("\n", "\r\n").encode()
+
+    result = parse(report)
+
+    assert (result.kind, result.recipients, result.deliveries) == (
+        "hard",
+        ["noor@example.org"],
+        [(7, 21)],
+    )
