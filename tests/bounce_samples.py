@@ -231,6 +231,12 @@ REPLIES = {
         "Why did I get this? My colleague bob@example.com says your digest bounced:\n"
         "550 5.1.1 user unknown. Could you check the address?\n",
     ),
+    "reply-from-postmaster.eml": _simple(
+        f"From: Postmaster <postmaster@example.com>\nTo: {BOUNCE_TO}\n"
+        f"Subject: Re: The Digest #12\nIn-Reply-To: {ours(12, 8)}",
+        "We are the postmasters of example.com: please stop sending to\n"
+        "old-list@example.com, that address does not exist any more.\n",
+    ),
     "reply-forward.eml": _simple(
         f"From: Joe <joe@example.com>\nTo: {BOUNCE_TO}\nSubject: Fwd: The Digest #12",
         "---------- Forwarded message ---------\nFrom: The Digest <digest@news.example.org>\n"

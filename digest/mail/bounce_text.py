@@ -19,10 +19,15 @@ from email.utils import getaddresses, parseaddr
 LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 ADDRESS = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]+@(?:\[[0-9.]+\]|{LABEL}(?:\.{LABEL})+)"
 ADDRESS_RE = re.compile(ADDRESS)
-DAEMON_SENDERS = re.compile(
-    r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|mdaemon|mail delivery|"
-    r"smtp|mmdf|root|exchange|nobody|daemon|bounce|returned|mail administrator|"
-    r"system administrator|internet mail|mail server|mailman-owner)",
+# Who sends reports: the local part of the sender (whole), or its display name (start).
+DAEMON_LOCAL = re.compile(
+    r"(mailer[-_]?daemon|postmaster|mail[-_]?daemon|mdaemon|smtp|mmdf|root|exchange|daemon|"
+    r"bounces?|ndr|nobody|mail[-_]?(delivery|system|gateway|server)|mailer)",
+    re.I,
+)
+DAEMON_NAME = re.compile(
+    r"^(mailer[- ]daemon|postmaster|mail delivery|mail administrator|system administrator|"
+    r"internet mail|mail server|mail system)",
     re.I,
 )
 BOUNCE_SUBJECT = re.compile(
@@ -123,15 +128,15 @@ def reads_transient(message: Message) -> bool:
 
 
 def looks_like_bounce(message: Message) -> bool:
-    """Sent by a mail daemon, or worded like a delivery failure report (and no reply)."""
-    name, address = parseaddr(message.get("From", ""))
-    local = address.partition("@")[0]
-    if not address or DAEMON_SENDERS.match(local) or DAEMON_SENDERS.match(name or ""):
-        return True
+    """Sent by a mail daemon, or worded like a delivery failure report, and no reply."""
     subject = header(message, "Subject")
     reply = REPLY_SUBJECT.match(subject)
     if reply and (reply.group(1).lower().startswith(FORWARD) or _answers(message)):
         return False  # a person answering or forwarding, whatever the subject quotes
+    name, address = parseaddr(message.get("From", ""))
+    local = address.partition("@")[0]
+    if not address or DAEMON_LOCAL.fullmatch(local) or DAEMON_NAME.match(name or ""):
+        return True
     return bool(BOUNCE_SUBJECT.search(subject))
 
 
