@@ -157,3 +157,19 @@ def test_bounces_clock_job_scans_the_mailbox_and_logs_one_line(
     assert caplog.messages == [
         f"bounce scan failed: maildir://{tmp_path}/gone: not a Maildir (needs new/, cur/ and tmp/)"
     ]
+
+
+def test_bounces_scan_that_cannot_put_messages_away_says_so_and_leaves_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "Maildir"
+    make_maildir(path)
+    (path / ".processed").write_text("in the way")  # the subfolder cannot be made
+
+    lines = scan(tmp_path, f"maildir://{path}", ok=False)
+
+    assert lines == [
+        f"Error: maildir://{path}: cannot move messages to {path}/.processed: Not a directory",
+        "exit 1",
+    ]
+    assert len(mailbox.Maildir(path, create=False)) == len(SAMPLES)

@@ -21,7 +21,8 @@ import ipaddress
 import mailbox
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,6 +70,16 @@ def open_mailbox(url: str, timeout: float = 30.0) -> Mailbox:
     raise ConfigError(SETTING, f"unknown scheme {parts.scheme or url!r} (expected {SCHEMES})")
 
 
+@contextmanager
+def failing(name: str, what: str) -> Iterator[None]:
+    """File and mailbox errors in the block become one MailboxError line."""
+    try:
+        yield
+    except (OSError, mailbox.Error) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MailboxError(name, f"{what}: {detail}") from None
+
+
 # -- Maildir -----------------------------------------------------------------------
 
 
@@ -82,27 +93,21 @@ class MaildirBox:
 
     def fetch(self) -> list[Item]:
         items = []
-        for sub in ("new", "cur"):
-            for entry in sorted(os.scandir(self.path / sub), key=lambda e: e.name):
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                try:
-                    data = Path(entry.path).read_bytes()
-                except OSError as exc:
-                    raise MailboxError(
-                        self.name, f"cannot read {sub}/{entry.name}: {exc}"
-                    ) from None
-                items.append(Item(f"{sub}/{entry.name}", data))
+        with failing(self.name, "cannot read"):
+            for sub in ("new", "cur"):
+                for entry in sorted(os.scandir(self.path / sub), key=lambda e: e.name):
+                    if not entry.name.startswith(".") and entry.is_file():
+                        items.append(Item(f"{sub}/{entry.name}", Path(entry.path).read_bytes()))
         return items
 
     def done(self, items: list[Item]) -> None:
-        mailbox.Maildir(self.path, create=False).add_folder(PROCESSED_SUBFOLDER)  # idempotent
         target = self.path / f".{PROCESSED_SUBFOLDER}" / "cur"
-        for item in items:
-            name = item.ref.split("/", 1)[1]
-            base, _, flags = name.partition(":2,")
-            flags = "".join(sorted(set(flags) | {"S"}))
-            os.rename(self.path / item.ref, target / f"{base}:2,{flags}")
+        with failing(self.name, f"cannot move messages to {self.moved_to}"):
+            mailbox.Maildir(self.path, create=False).add_folder(PROCESSED_SUBFOLDER)  # idempotent
+            for item in items:
+                base, _, flags = item.ref.split("/", 1)[1].partition(":2,")
+                flags = "".join(sorted(set(flags) | {"S"}))
+                os.rename(self.path / item.ref, target / f"{base}:2,{flags}")
 
     def close(self) -> None:
         pass
@@ -119,34 +124,31 @@ class MboxBox:
         self.moved_to = f"{path}.processed"
         if not path.is_file():
             raise MailboxError(self.name, "no such mbox file")
-        try:
+        with failing(self.name, "cannot open"):
             self.box = mailbox.mbox(path, create=False)
             self.box.lock()
-        except (OSError, mailbox.Error) as exc:
-            raise MailboxError(self.name, f"cannot open: {exc}") from None
 
     def fetch(self) -> list[Item]:
-        try:
+        with failing(self.name, "cannot read"):
             self.keys = {str(key): key for key in self.box.iterkeys()}
             return [Item(ref, self.box.get_bytes(key)) for ref, key in self.keys.items()]
-        except (OSError, mailbox.Error) as exc:
-            raise MailboxError(self.name, f"cannot read: {exc}") from None
 
     def done(self, items: list[Item]) -> None:
         if not items:
             return
-        processed = mailbox.mbox(f"{self.path}.processed", create=True)
-        processed.lock()
-        try:
+        with failing(self.name, f"cannot move messages to {self.moved_to}"):
+            processed = mailbox.mbox(self.moved_to, create=True)
+            processed.lock()
+            try:
+                for item in items:
+                    processed.add(item.data)
+                processed.flush()  # kept before anything leaves the mbox
+            finally:
+                processed.unlock()
+                processed.close()
             for item in items:
-                processed.add(item.data)
-            processed.flush()  # kept before anything leaves the mbox
-        finally:
-            processed.unlock()
-            processed.close()
-        for item in items:
-            self.box.remove(self.keys[item.ref])
-        self.box.flush()
+                self.box.remove(self.keys[item.ref])
+            self.box.flush()
 
     def close(self) -> None:
         self.box.unlock()
