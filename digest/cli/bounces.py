@@ -17,7 +17,11 @@ FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_ty
 
 @click.group()
 def bounces() -> None:
-    """Read returned mail: bounces, complaints, auto-replies and unsubscribe requests."""
+    """Read returned mail: bounces, complaints, auto-replies and unsubscribe requests.
+
+    For now the results are only counted per kind: no subscriber changes and
+    nothing is stored (see "Returned mail" in the README).
+    """
 
 
 def _line(parsed: Parsed) -> str:
