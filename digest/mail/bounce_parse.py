@@ -33,7 +33,7 @@ KINDS = (HARD, SOFT, COMPLAINT, AUTO_REPLY, UNSUBSCRIBE_REQUEST, NOT_A_BOUNCE)
 
 # What digest.mail.message.message_id() builds: <digest.EDITION.SUBSCRIBER.HASH@domain>.
 OUR_MESSAGE_ID = re.compile(r"<digest\.(\d+)\.(\d+)\.([0-9a-f]{12,})@[^<>\s]+>", re.I)
-RETURNED_TYPES = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+RETURNED_TYPES = ("text/rfc822-headers", "message/rfc822-headers")  # headers only
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 
@@ -44,7 +44,7 @@ class NotAnEmail(ValueError):
 
 @dataclass(frozen=True)
 class Failure:
-    """One recipient a report is about."""
+    """One recipient a report is about (for an unsubscribe request: who asks)."""
 
     address: str
     kind: str  # HARD or SOFT (or COMPLAINT for a feedback report)
@@ -128,17 +128,14 @@ def classify(message: Message, *, unsubscribe_address: str = "") -> Returned:
     failures = _dsn_failures(status_part) if status_part is not None else []
     if status_part is not None and not failures and _dsn_only_success(status_part):
         return base  # a delivered/relayed notice: nothing failed
-    if not failures and AUTO_REPLY_SUBJECT.match(header(message, "Subject")):
-        return replace(base, kind=AUTO_REPLY)  # "Out of office" even from a postmaster
-    bounce = bool(failures) or bounce_text.looks_like_bounce(message)
-    if not failures and bounce:
-        failures = [
-            Failure(address, kind, status, diagnostic)
-            for address, kind, status, diagnostic in bounce_text.failures(message)
-        ] or _returned_recipient(message)
-    if bounce and not failures and not is_auto_reply(message):
-        # A bounce that names no recipient we can read: our Message-ID still names the delivery.
-        return replace(base, kind=SOFT if bounce_text.reads_transient(message) else HARD)
+    if not failures:
+        if AUTO_REPLY_SUBJECT.match(header(message, "Subject")):
+            return replace(base, kind=AUTO_REPLY)  # "Out of office", even from a postmaster
+        if bounce_text.looks_like_bounce(message):
+            failures = _text_failures(message) or _returned_recipient(message)
+            if not failures and not is_auto_reply(message):
+                # It names no recipient we can read: our Message-ID still names the delivery.
+                return replace(base, kind=_text_kind(message))
     if failures:
         kind = HARD if any(f.kind == HARD for f in failures) else SOFT
         return replace(base, kind=kind, failures=tuple(failures))
@@ -169,7 +166,7 @@ def returned_headers(message: Message) -> list[Message]:
             payload = part.get_payload()
             if isinstance(payload, list):
                 found += [p for p in payload if isinstance(p, Message)]
-        elif ctype in ("text/rfc822-headers", "message/rfc822-headers"):
+        elif ctype in RETURNED_TYPES:
             raw = part.get_payload(decode=True)
             if isinstance(raw, bytes):
                 found.append(message_from_bytes(raw.lstrip(), policy=compat32))
@@ -214,13 +211,20 @@ def _addressed_to(message: Message, address: str) -> bool:
     return False
 
 
+def _text_kind(message: Message) -> str:
+    return SOFT if bounce_text.reads_transient(message) else HARD
+
+
+def _text_failures(message: Message) -> list[Failure]:
+    return [Failure(*found) for found in bounce_text.failures(message)]
+
+
 def _returned_recipient(message: Message) -> list[Failure]:
     """The one To of the returned message: what a report that names nobody was about."""
     for inner in returned_headers(message):
         addresses = [a for _, a in getaddresses(inner.get_all("To", [])) if "@" in a]
         if len(addresses) == 1:
-            kind = SOFT if bounce_text.reads_transient(message) else HARD
-            return [Failure(addresses[0], kind)]
+            return [Failure(addresses[0], _text_kind(message))]
     return []
 
 
