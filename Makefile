@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench smtp-sink chromium clean distclean help
+.PHONY: demo test lint typecheck pytest bench smtp-sink chromium bounce-test-deps clean distclean help
 
 help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
@@ -54,7 +54,17 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-pytest: $(VENV)/.installed-test chromium
+# The bounce tests run Debian's dovecot as a local IMAP server and compare the
+# parser with Debian's python3-flufl.bounce on the bounce samples it ships.
+bounce-test-deps:
+	@{ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; } \
+	  && [ -d /usr/lib/python3/dist-packages/flufl/bounce/tests/data ] || { \
+	  echo "installing Debian's dovecot-imapd and python3-flufl.bounce for the bounce tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	    dovecot-imapd python3-flufl.bounce; }
+
+pytest: $(VENV)/.installed-test chromium bounce-test-deps
 	$(BIN)/pytest
 
 # bench_send wants Postfix's smtp-sink (falls back to an aiosmtpd sink without it).

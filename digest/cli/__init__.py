@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from digest import __version__
-from digest.cli import editions, feeds, processes, sending, stories, subscribers
+from digest.cli import bounces, editions, feeds, processes, sending, stories, subscribers
 from digest.cli.app import App, DigestGroup
 
 
@@ -25,6 +25,6 @@ def main(ctx: click.Context) -> None:
     ctx.call_on_close(app.close)
 
 
-for module in (stories, editions, feeds, subscribers, processes, sending):
+for module in (stories, editions, feeds, subscribers, processes, sending, bounces):
     for command in module.COMMANDS:
         main.add_command(command)

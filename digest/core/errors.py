@@ -11,6 +11,7 @@
     ├── RenderError                 a template failed to render or compile (carries template)
     ├── DeliveryError               the transport as a whole failed (carries the server)
     ├── RowError                    one rejected row of an import file (carries path, line)
+    ├── MailboxError                a bounce mailbox or file that cannot be read (carries it)
     └── SubscriberError             a bad address or subscriber action (carries address)
         └── ImportRejected          a CSV had bad rows; nothing was imported (carries rows)
 
@@ -86,6 +87,14 @@ class DeliveryError(DigestError):
     def __init__(self, server: str, problem: str) -> None:
         self.server = server
         super().__init__(f"SMTP server {server}: {problem}")
+
+
+class MailboxError(DigestError):
+    """A bounce mailbox or message file that cannot be read; names it (passwords hidden)."""
+
+    def __init__(self, mailbox: str, problem: str) -> None:
+        self.mailbox = mailbox
+        super().__init__(f"{mailbox}: {problem}")
 
 
 class SubscriberError(DigestError):

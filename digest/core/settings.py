@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
     # clock polls feeds; 0 = never
     feed_interval_minutes: int = Field(default=30, ge=0, le=YEAR_MINUTES)
+    # bounces: the mailbox returned mail arrives in (maildir://, mbox://, imaps://)
+    bounce_mailbox: str = ""
+    # the clock scans it this often; 0 = never
+    bounce_interval_minutes: int = Field(default=10, ge=0, le=YEAR_MINUTES)
     # web: larger request bodies get 413
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
     allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
@@ -352,7 +356,7 @@ class Settings(BaseSettings):
         for key in ("secret_key", "admin_token", "dkim_key"):
             if data.get(key):
                 data[key] = "***"
-        for key in ("database_url", "smtp_url"):
+        for key in ("database_url", "smtp_url", "bounce_mailbox"):
             data[key] = redact_url(str(data[key]))
         return data
 

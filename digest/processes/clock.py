@@ -24,7 +24,7 @@ from digest.core.db import utcnow
 from digest.core.errors import DigestError
 from digest.core.settings import Settings
 from digest.editions.slots import latest_slot, make_trigger
-from digest.processes import runlog
+from digest.processes import bounce_job, runlog
 from digest.processes.jobs import (
     DIGEST_JOB,
     FEEDS_JOB,
@@ -95,6 +95,16 @@ def run_clock(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=settings.feed_interval_minutes * 60,
+        )
+
+    if bounce_job.wanted(settings):
+        scheduler.add_job(
+            lambda: bounce_job.scan_bounces(settings),
+            IntervalTrigger(minutes=settings.bounce_interval_minutes),
+            id=bounce_job.BOUNCES_JOB,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=settings.bounce_interval_minutes * 60,
         )
 
     def on_missed(event: JobExecutionEvent) -> None:
