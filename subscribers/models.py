@@ -49,6 +49,12 @@ class Subscriber(Base):
     # case) merged into this subscriber: the row stays, anonymized like an erased one,
     # for the ledger rows it keeps, and its old links act for the subscriber it names.
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
+    # Preferences: the story tags wanted, sorted, lower-case, no duplicates (empty:
+    # everything), and how often (a subscribers.status.Cadence value).
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    cadence: Mapped[str] = mapped_column(
+        String(10), default="daily", server_default=text("'daily'")
+    )
 
 
 class Suppression(Base):

@@ -18,3 +18,10 @@ class SubscriberSource(StrEnum):
     WEB = "web"
     CLI = "cli"
     API = "api"
+
+
+class Cadence(StrEnum):
+    """How often a subscriber gets a digest (weekly: on ``settings.weekly_day``)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
