@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     min_stories: int = Field(default=1, ge=1)  # fewer new stories at a slot: no edition
     misfire_grace_seconds: int = Field(default=3600, ge=1)  # a late clock still runs the slot
     local_time: bool = False  # each subscriber gets the slot at its wall time in their zone
+    weekly_day: int = Field(default=0, ge=0, le=6)  # weekly readers' day: 0 = Monday … 6 = Sunday
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
