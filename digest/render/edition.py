@@ -28,7 +28,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from digest.core.errors import RenderError
-from digest.core.models import Edition, Story
+from digest.core.models import Edition, EditionVariant, Story
 from digest.core.paths import builtin_templates
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 HTML_TEMPLATE = "digest.mjml"
 TEXT_TEMPLATE = "digest.txt"
-RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name")
+RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name", "topics")
 # Invisible characters after the preheader, so clients show no body text in the preview line.
 PREHEADER_PADDING = "\u034f\u200c\u00a0" * 80
 # Control characters and everything str.splitlines() breaks on: never valid inside a header.
@@ -97,8 +97,9 @@ def render_columns(rendered: Rendered) -> dict[str, object]:
     }
 
 
-def stored_render(edition: Edition) -> Rendered | None:
-    """The render stored when ``edition`` started, or None (a draft, or started before 0010)."""
+def stored_render(edition: Edition | EditionVariant) -> Rendered | None:
+    """The render stored when ``edition`` started, or None (a draft, or started before
+    0010; for a variant: the whole edition's render serves, or none was stored)."""
     if edition.rendered_subject is None or edition.rendered_placeholders is None:
         return None
     html, text = edition.rendered_html, edition.rendered_text
