@@ -234,7 +234,8 @@ def _print_dry_run(
     )
     for r in plan.recipients:
         who = r.email + (f" ({r.name})" if r.name else "")
-        click.echo(f"  would send to {who}: {len(r.headlines)} stories, subject {r.subject!r}")
+        count = f"{len(r.headlines)} {'story' if len(r.headlines) == 1 else 'stories'}"
+        click.echo(f"  would send to {who}: {count}, subject {r.subject!r}")
         for headline in r.headlines:
             click.echo(f"    - {headline}")
     click.echo(

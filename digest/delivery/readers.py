@@ -19,7 +19,7 @@ from digest.core.models import Delivery, Edition, EditionVariant, Story
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import audience, variants
-from digest.delivery.service import (
+from digest.delivery.sendable import (
     refuse_without_subscribers,
     sendable,
     started_messages,

@@ -12,7 +12,7 @@ reader's own preview.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,24 +20,27 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
 from digest.core.errors import EditionError, RenderError
-from digest.core.models import Delivery, Edition, Story
+from digest.core.models import Delivery, Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import claims, lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, OnSent, SendSummary
 from digest.delivery.messages import EditionMessages
-from digest.delivery.variants import RenderStories
+from digest.delivery.sendable import (
+    refuse_without_subscribers,
+    sendable,
+    started_messages,
+    variant_renderer,
+)
 from digest.editions import assemble
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import (
     MessageFactory,
-    from_render,
     prepare,
     prepare_edition,
 )
-from digest.render.edition import EditionView, Rendered, render_with, stored_render, story_views
+from digest.render.edition import EditionView, Rendered, stored_render
 from digest.transports.base import Transport
-from subscribers import service as subscribers
 
 
 def send_edition(
@@ -148,58 +151,6 @@ def open_send(
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
-
-
-def sendable(session: Session, ref: str) -> Edition:
-    """Edition ``ref`` if a send may go on with it; the refusals a real send and a dry run share."""
-    edition = assemble.get(session, ref)
-    if edition.status == EditionStatus.CANCELLED:
-        raise EditionError(f"edition {edition.id} is cancelled", edition.id)
-    if edition.status == EditionStatus.PAUSED:
-        raise EditionError(
-            f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
-        )
-    if not edition.placements:
-        raise EditionError(f"edition {edition.id} has no stories", edition.id)
-    return edition
-
-
-def refuse_without_subscribers(session: Session, edition_id: int | None) -> None:
-    if subscribers.count_active(session):
-        return
-    if edition_id is None:
-        raise EditionError("next edition: no active subscribers, nothing would be sent")
-    raise EditionError(
-        f"edition {edition_id}: no active subscribers, nothing sent; the edition stays a draft",
-        edition_id,
-    )
-
-
-def started_messages(
-    settings: Settings, edition: Edition, factory: sessionmaker[Session] | None = None
-) -> EditionMessages:
-    """A started edition's messages, from the renders stored when it started (each
-    variant's is loaded from ``factory`` when a row of it is sent).
-
-    Editions started before that render was stored (migration 0010) render live.
-    """
-    stored = stored_render(edition)
-    if stored is not None:
-        whole = from_render(settings, stored, edition.id)
-    else:
-        whole = prepare(settings, assemble.view_of(edition), edition.id)
-    return EditionMessages(whole, settings, factory)
-
-
-def variant_renderer(settings: Settings, edition: Edition) -> RenderStories:
-    """How a start renders a variant: the edition's digest with only those stories."""
-
-    def render(stories: Sequence[Story]) -> Rendered:
-        return render_with(
-            settings, EditionView(edition.id, edition.created_at, story_views(stories))
-        )
-
-    return render
 
 
 @dataclass(frozen=True)
