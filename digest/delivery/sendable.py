@@ -15,7 +15,14 @@ from digest.delivery.messages import EditionMessages
 from digest.delivery.variants import RenderStories
 from digest.editions import assemble
 from digest.mail.message import from_render, prepare
-from digest.render.edition import EditionView, Rendered, render_with, stored_render, story_views
+from digest.render.edition import (
+    EditionView,
+    Rendered,
+    make_environment,
+    render_with,
+    stored_render,
+    story_views,
+)
 from subscribers import service as subscribers
 
 
@@ -61,11 +68,12 @@ def started_messages(
 
 
 def variant_renderer(settings: Settings, edition: Edition) -> RenderStories:
-    """How a start renders a variant: the edition's digest with only those stories."""
+    """How a start renders a variant: the edition's digest with only those stories
+    (the variants share one template environment: templates are parsed once)."""
+    env = make_environment(settings.templates_dir)
 
     def render(stories: Sequence[Story]) -> Rendered:
-        return render_with(
-            settings, EditionView(edition.id, edition.created_at, story_views(stories))
-        )
+        view = EditionView(edition.id, edition.created_at, story_views(stories))
+        return render_with(settings, view, env=env)
 
     return render

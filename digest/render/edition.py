@@ -193,12 +193,14 @@ def render(
     lang: str = "en",
     postal_address: str = "",
     nonce: str | None = None,
+    env: Environment | None = None,
 ) -> Rendered:
     """Render the edition's HTML and text once, with recipient placeholders.
 
     ``nonce`` fixes the placeholders (golden tests); by default it is random.
+    ``env``: a template environment to reuse (an edition's variants share one).
     """
-    env = make_environment(override_dir)
+    env = env or make_environment(override_dir)
     nonce = nonce or secrets.token_hex(6)
     placeholders = {f: f"@@{nonce}_{f}@@" for f in RECIPIENT_FIELDS}
     subject = subject_for(newsletter, edition)
@@ -242,7 +244,12 @@ def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
     )
 
 
-def render_with(settings: Settings, edition: EditionView, nonce: str | None = None) -> Rendered:
+def render_with(
+    settings: Settings,
+    edition: EditionView,
+    nonce: str | None = None,
+    env: Environment | None = None,
+) -> Rendered:
     """``render`` with everything the settings say (the one call the app makes)."""
     return render(
         edition,
@@ -252,4 +259,5 @@ def render_with(settings: Settings, edition: EditionView, nonce: str | None = No
         lang=settings.lang,
         postal_address=settings.postal_address,
         nonce=nonce,
+        env=env,
     )
