@@ -26,7 +26,15 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
-from digest.core.models import Delivery, Edition, EditionStory, EditionVariant, Story, VariantStory
+from digest.core.models import (
+    MAX_ID,
+    Delivery,
+    Edition,
+    EditionStory,
+    EditionVariant,
+    Story,
+    VariantStory,
+)
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import audience
 from digest.editions.personal import (
@@ -45,7 +53,7 @@ RenderStories = Callable[[Sequence[Story]], Rendered]
 
 NOT_MAILED = (DeliveryState.FAILED, DeliveryState.SKIPPED)
 SENT_EDITIONS = (EditionStatus.RUNNING, EditionStatus.PAUSED, EditionStatus.FINISHED)
-NEXT = 2**31 - 1  # the edition id `next` plans with: newer than every stored one
+NEXT = MAX_ID  # the edition id `next` plans with: newer than every stored one
 
 
 @dataclass(frozen=True)
