@@ -207,3 +207,21 @@ def test_variants_a_reader_with_nothing_new_gets_no_digest_and_is_counted(
         status = ready("status", "1").output
         assert "no digest for 1 subscribers with nothing new, 0 weekly readers not due" in status
         assert '"skipped_nothing_new": 1' in ready("status", "1", "--json").output
+
+
+def test_variants_an_edition_nobody_is_due_for_is_finished_and_mails_nothing(
+    ready: Cli, captured: Captured
+) -> None:
+    ready.env["DIGEST_WEEKLY_DAY"] = "6"  # Sunday; the slot is a Monday
+    settings = ready.settings()
+    with database(settings) as factory:
+        ready("subscribers", "add", "week@example.com")
+        with transaction(factory) as s:
+            s.execute(update(Subscriber).values(cadence="weekly"))
+        ready("stories", "import", str(write_day(ready.cwd, 0)))
+        assert run_slot(settings, factory, MONDAY) == 1
+        ready("worker", "--once")
+        assert captured.envelopes == []
+        status = ready("status", "1").output
+        assert "edition 1: finished" in status
+        assert "no digest for 0 subscribers with nothing new, 1 weekly readers not due" in status

@@ -82,7 +82,7 @@ def start(
         for subset, group in plan.groups.items()
         for r in group
     ]
-    people.sort()
+    people.sort(key=lambda person: person[0])
     waits: dict[int, datetime] = {}
     if local_slot is not None:
         by_zone: dict[str, datetime] = {}
@@ -110,6 +110,8 @@ def start(
                 for sid, _, variant_id in people[first : first + INSERT_BATCH]
             ],
         )
+    if not people:  # nobody due or nothing new for anyone: nothing for a sender to finish
+        _move_edition(session, edition.id, [EditionStatus.RUNNING], EditionStatus.FINISHED)
     return True
 
 
