@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 from conftest import Captured, Cli
 from sending_setup import add_subscribers
 from sqlalchemy import update
-from test_kill import wait_for
+from test_kill import kill_a_send
 from test_stored_render import database
 from test_variants import KINDS, headline, headlines_in, write_day
 
@@ -41,21 +38,7 @@ def test_variants_kills_during_a_send_leave_each_reader_their_own_stories_once(
         ready("edition", "build")
         env = {**os.environ, **ready.env, "DIGEST_SMTP_CONNECTIONS": "4"}
         for _ in range(2):
-            before = len(captured.envelopes)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "digest", "send", "1"],
-                cwd=ready.cwd,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            target = before + rng.randint(100, 400)
-            assert wait_for(
-                lambda t=target, p=proc: len(captured.envelopes) >= t or p.poll() is not None
-            )
-            assert proc.poll() is None, "the send finished before it could be killed"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
+            kill_a_send(ready, env, captured, rng.randint(100, 400))
         ready("send", "1", ok=False)  # the rest; unknown rows make it exit 1
         got = Counter(r for _, rs, _ in captured.envelopes for r in rs)
         assert max(got.values()) == 1  # nobody twice before --retry unknown
