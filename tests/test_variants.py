@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import Captured, Cli
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
+from subscriber_web import web_app
 from test_stored_render import database
 
 from digest.core.db import transaction
@@ -207,6 +208,10 @@ def test_variants_a_reader_with_nothing_new_gets_no_digest_and_is_counted(
         status = ready("status", "1").output
         assert "no digest for 1 subscribers with nothing new, 0 weekly readers not due" in status
         assert '"skipped_nothing_new": 1' in ready("status", "1", "--json").output
+    with web_app(ready) as web:
+        progress = web.client.get("/api/editions/1").json()
+        assert (progress["skipped_nothing_new"], progress["skipped_not_due"]) == (1, 0)
+        assert progress["variants"] == 1
 
 
 def test_variants_an_edition_nobody_is_due_for_is_finished_and_mails_nothing(
