@@ -22,7 +22,10 @@ from digest.render.edition import EditionView, stored_render, story_views
 
 
 class EditionMessages:
-    """Messages of one edition: the whole edition's factory, and each variant's on demand."""
+    """Messages of one edition: the whole edition's factory, and each variant's on demand.
+
+    Without ``settings`` and ``sessions`` every row gets ``whole`` (one message for all).
+    """
 
     def __init__(
         self,
@@ -51,10 +54,6 @@ class EditionMessages:
 
     def build(self, recipient: Recipient, variant_id: int | None = None) -> bytes:
         return self.for_variant(variant_id).build(recipient)
-
-    @property
-    def variants_compiled(self) -> int:
-        return len(self._by_variant)
 
     def _load(self, variant_id: int) -> MessageFactory:
         assert self._sessions is not None and self._settings is not None

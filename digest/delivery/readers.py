@@ -198,7 +198,8 @@ def prepare_as(
         who = subscribers.find(s, address)
         if who is None:
             raise SubscriberError(address, "no such subscriber")
-        recipient = Recipient(who.id, who.email, who.name, who.token_version, tuple(who.topics))
+        topics = tuple(who.topics or ())
+        recipient = Recipient(who.id, who.email, who.name, who.token_version, topics)
         edition = None if ref == "next" else assemble.get(s, ref)
         label = f"edition {edition.id}" if edition is not None else "the next edition"
         if edition is not None and edition.status != EditionStatus.DRAFT:
