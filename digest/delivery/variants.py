@@ -16,13 +16,14 @@ is the ledger query that checks it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Text, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
@@ -38,6 +39,7 @@ from digest.core.models import (
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import audience
 from digest.editions.personal import (
+    DAILY,
     WEEK_DAYS,
     WEEKLY,
     Candidate,
@@ -56,8 +58,7 @@ SENT_EDITIONS = (EditionStatus.RUNNING, EditionStatus.PAUSED, EditionStatus.FINI
 NEXT = MAX_ID  # the edition id `next` plans with: newer than every stored one
 
 
-@dataclass(frozen=True)
-class Reader:
+class Reader(NamedTuple):
     subscriber_id: int
     zone: str | None
     topics: tuple[str, ...]
@@ -83,15 +84,20 @@ def slot_weekday(zone: str, local_slot: datetime | None, slot: datetime | None) 
 
 def readers(session: Session, subscriber_id: int | None = None) -> list[Reader]:
     """Active subscribers (or the one with ``subscriber_id``) as a plan needs them."""
+    # Topics as their JSON text, parsed once per distinct list: most readers share a few.
     query = audience.active_subscribers().with_only_columns(
-        Subscriber.id, Subscriber.timezone, Subscriber.topics, Subscriber.cadence
+        Subscriber.id, Subscriber.timezone, cast(Subscriber.topics, Text), Subscriber.cadence
     )
     if subscriber_id is not None:
         query = query.where(Subscriber.id == subscriber_id)
-    return [
-        Reader(sid, zone, tuple(topics or ()), cadence or "daily")
-        for sid, zone, topics, cadence in session.execute(query)
-    ]
+    parsed: dict[str | None, tuple[str, ...]] = {}
+    found = []
+    for sid, zone, raw, cadence in session.execute(query):
+        topics = parsed.get(raw)
+        if topics is None:
+            topics = parsed[raw] = tuple(json.loads(raw) if raw else ())
+        found.append(Reader(sid, zone, topics, cadence or DAILY))
+    return found
 
 
 def week_editions(session: Session, edition_id: int, created_at: datetime) -> list[int]:
