@@ -16,7 +16,9 @@ help:
 	@echo "              digest send (CLI, 4 connections) to 10k, 20k and 100k subscribers through"
 	@echo "              a local SMTP sink vs a ceiling measured in the same run (4 processes,"
 	@echo "              pre-built bytes, pipelined), the raw and naive senders, peak RSS, ledger"
-	@echo "              creation, and a 100k-row subscriber CSV import vs a row-by-row reference"
+	@echo "              creation, personal digests (10k subscribers over 50 variants: render time,"
+	@echo "              per-recipient cost vs one variant's), and a 100k-row subscriber CSV import"
+	@echo "              vs a row-by-row reference"
 	@echo "make run    - web, clock, worker and a capture SMTP sink with honcho (Procfile.dev)"
 	@echo "make clean  - remove var/ (demo database and Maildir)"
 
@@ -79,6 +81,7 @@ bench: $(VENV)/.installed smtp-sink
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_mime.py
 	$(BIN)/python bench/bench_send.py
+	$(BIN)/python bench/bench_variants.py
 	$(BIN)/python bench/bench_import.py
 
 test: lint typecheck pytest

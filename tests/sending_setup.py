@@ -16,6 +16,7 @@ from digest.core.models import Delivery
 from digest.core.settings import Settings
 from digest.delivery import lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, SendSummary
+from digest.delivery.messages import EditionMessages
 from digest.editions import assemble
 from digest.mail.message import prepare
 from digest.transports.base import Transport
@@ -62,7 +63,7 @@ class Edition:
         with self.factory() as s:
             view = assemble.view_of(assemble.get(s, str(self.id)))
         messages = prepare(self.settings, view, self.id)
-        return DeliveryManager(self.factory, transport, messages, options)
+        return DeliveryManager(self.factory, transport, EditionMessages(messages), options)
 
     def send(self, transport: Transport, options: DeliveryOptions = FAST) -> SendSummary:
         return self.manager(transport, options).run()

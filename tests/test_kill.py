@@ -23,6 +23,22 @@ def wait_for(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
+def kill_a_send(cli: Cli, env: dict[str, str], captured: Captured, after: int) -> None:
+    """Run `digest send 1` in a process and SIGKILL it once ``after`` more messages arrived."""
+    target = len(captured.envelopes) + after
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", "1"],
+        cwd=cli.cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert wait_for(lambda: len(captured.envelopes) >= target or proc.poll() is not None)
+    assert proc.poll() is None, "the send finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
 def test_three_kills_during_a_send_leave_at_most_one_unknown_per_connection_each(
     cli: Cli, captured: Captured
 ) -> None:
@@ -37,21 +53,7 @@ def test_three_kills_during_a_send_leave_at_most_one_unknown_per_connection_each
         env = {**os.environ, **cli.env, "DIGEST_SMTP_CONNECTIONS": "4"}
         unknown_before = 0
         for _ in range(3):
-            before = len(captured.envelopes)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "digest", "send", "1"],
-                cwd=cli.cwd,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            target = before + rng.randint(100, 600)
-            assert wait_for(
-                lambda t=target, p=proc: len(captured.envelopes) >= t or p.poll() is not None
-            )
-            assert proc.poll() is None, "the send finished before it could be killed"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
+            kill_a_send(cli, env, captured, rng.randint(100, 600))
             states = Counter(ed.states().values())
             # Rows still `sending` become unknown when the next sender reaps them.
             in_doubt = states["sending"] + states["unknown"] - unknown_before

@@ -95,12 +95,17 @@ def edition_show(app: App, ref: str, as_json: bool) -> None:
         click.echo(f"{i:>3}. {st['headline']}")
 
 
-def _rendered_output(app: App, ref: str, fmt: str) -> bytes:
-    """The sample recipient's message, made exactly as sending makes it."""
+def _rendered_output(app: App, ref: str, fmt: str, reader: str | None = None) -> bytes:
+    """The sample recipient's (or ``reader``'s own) message, made exactly as sending makes it."""
+    from digest.delivery.readers import prepare_as
     from digest.delivery.service import prepare_ref
     from digest.mail.message import SAMPLE_RECIPIENT, parts_of
 
-    message = prepare_ref(app.settings, app.factory, ref).messages.build(SAMPLE_RECIPIENT)
+    if reader is not None:
+        messages, recipient = prepare_as(app.settings, app.factory, ref, reader)
+        message = messages.build(recipient)
+    else:
+        message = prepare_ref(app.settings, app.factory, ref).messages.build(SAMPLE_RECIPIENT)
     if fmt == "eml":
         return message
     text, html = parts_of(message)
@@ -118,14 +123,22 @@ def _rendered_output(app: App, ref: str, fmt: str) -> bytes:
     help="HTML body, plain-text part, or the whole message as .eml.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.option(
+    "--as",
+    "reader",
+    metavar="EMAIL",
+    help="As this subscriber gets it: their own stories, topics and links.",
+)
 @pass_app
-def preview(app: App, ref: str, fmt: str, output: Path | None) -> None:
+def preview(app: App, ref: str, fmt: str, output: Path | None, reader: str | None) -> None:
     """Render an edition without sending it.
 
     REF is an edition id, 'latest', or 'next' (the stories not yet in an
-    edition, rendered without building anything).
+    edition, rendered without building anything). --as EMAIL shows the
+    digest that subscriber gets: a started edition as their delivery was
+    built, a draft or 'next' as a start now would make it.
     """
-    data = _rendered_output(app, ref, fmt)
+    data = _rendered_output(app, ref, fmt, reader)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return

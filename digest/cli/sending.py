@@ -99,6 +99,11 @@ def describe(s: SendSummary) -> str:
             f"; {s.unknown_held} deliveries of unknown outcome (the server may have"
             f" accepted them): check, then `digest send {s.edition_id} --retry unknown`"
         )
+    if s.skipped_nothing_new or s.skipped_not_due:
+        text += (
+            f"; no digest for {s.skipped_nothing_new} subscribers with nothing new,"
+            f" {s.skipped_not_due} weekly readers not due"
+        )
     if s.status in ("paused", "cancelled", "running"):
         text += f"; edition is {s.status}"
     return text
@@ -198,9 +203,9 @@ def send(
 def _print_dry_run(
     app: App, ref: str, now: bool, as_json: bool, force: bool, retry: DeliveryState | None
 ) -> None:
-    from digest.delivery import service
+    from digest.delivery.readers import dry_run
 
-    plan = service.dry_run(app.settings, app.factory, "next" if now else ref, force, retry)
+    plan = dry_run(app.settings, app.factory, "next" if now else ref, force, retry)
     if as_json:
         emit_json(
             {
@@ -209,7 +214,17 @@ def _print_dry_run(
                 "size": plan.size,
                 "stories": plan.stories,
                 "already_done": plan.already_done,
-                "recipients": [{"email": e, "name": n} for e, n in plan.recipients],
+                "skipped_nothing_new": plan.skipped_nothing_new,
+                "skipped_not_due": plan.skipped_not_due,
+                "recipients": [
+                    {
+                        "email": r.email,
+                        "name": r.name,
+                        "subject": r.subject,
+                        "stories": list(r.headlines),
+                    }
+                    for r in plan.recipients
+                ],
             }
         )
         return
@@ -217,11 +232,20 @@ def _print_dry_run(
         f"dry run, nothing sent: edition {plan.edition}, {plan.stories} stories,"
         f" subject {plan.subject!r}, about {plan.size / 1024:.0f} KB per message"
     )
-    for email, name in plan.recipients:
-        click.echo(f"  would send to {email}" + (f" ({name})" if name else ""))
+    for r in plan.recipients:
+        who = r.email + (f" ({r.name})" if r.name else "")
+        count = f"{len(r.headlines)} {'story' if len(r.headlines) == 1 else 'stories'}"
+        click.echo(f"  would send to {who}: {count}, subject {r.subject!r}")
+        for headline in r.headlines:
+            click.echo(f"    - {headline}")
     click.echo(
         f"{len(plan.recipients)} recipients; {plan.already_done} already done for this edition"
     )
+    if plan.skipped_nothing_new or plan.skipped_not_due:
+        click.echo(
+            f"no digest for {plan.skipped_nothing_new} subscribers with nothing new,"
+            f" {plan.skipped_not_due} weekly readers not due"
+        )
 
 
 def _change(app: App, ref: str, action: str) -> tuple[int, int]:
@@ -267,7 +291,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     With no REF: the schedule (next slot, last run of each clock job and its
     outcome) and the latest edition.
     """
-    from digest.delivery.report import forced_line, status_report
+    from digest.delivery.report import forced_line, skipped_line, status_report
     from digest.editions import assemble
     from digest.processes.clock import describe_schedule
 
@@ -304,6 +328,11 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     click.echo(line)
     if data.get("waiting"):
         click.echo(f"  waiting: {data['waiting']}")
+    if data["variants"] > 1:
+        click.echo(f"  {data['variants']} variants (story subsets), each rendered once")
+    skipped = skipped_line(data)
+    if skipped:
+        click.echo(f"  {skipped}")
     forced = forced_line(data)
     if forced:
         click.echo(f"  {forced}")

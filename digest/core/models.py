@@ -139,6 +139,10 @@ class Edition(Base):
     # Started with `send --force` over these pre-send check problems.
     check_forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     check_problems: Mapped[list[str] | None] = mapped_column(JSON)
+    # Active subscribers given no row at the start: nothing new for them, or weekly
+    # readers on another day (see digest.delivery.variants).
+    skipped_nothing_new: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    skipped_not_due: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     placements: Mapped[list[EditionStory]] = relationship(
         back_populates="edition", order_by="EditionStory.position"
@@ -162,6 +166,40 @@ class EditionStory(Base):
 
     edition: Mapped[Edition] = relationship(back_populates="placements")
     story: Mapped[Story] = relationship(back_populates="placement")
+
+
+class EditionVariant(Base):
+    """One story subset of an edition, rendered once and shared by every delivery built from it.
+
+    The render columns are NULL when the subset is the whole edition (its render is
+    the edition's own, ``Edition.rendered_*``), and for a variant made without one
+    (then it renders live from its stories).
+    """
+
+    __tablename__ = "edition_variants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), index=True
+    )
+    rendered_subject: Mapped[str | None] = mapped_column(Text)
+    rendered_preheader: Mapped[str | None] = mapped_column(Text)
+    rendered_html: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
+    rendered_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="render")
+    rendered_placeholders: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class VariantStory(Base):
+    """A story a variant carries, in its place: with ``deliveries.variant_id`` the ledger
+    says which stories each delivery carried (a story of an earlier edition too)."""
+
+    __tablename__ = "variant_stories"
+
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("edition_variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
 
 
 class Delivery(Base):
@@ -191,6 +229,8 @@ class Delivery(Base):
     reply_code: Mapped[int | None] = mapped_column(Integer)
     # Local-time delivery: not sent before this instant (None: as soon as possible).
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The story subset this delivery carries (NULL only for rows made before 0016).
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("edition_variants.id"), index=True)
 
 
 class ClockRun(Base):

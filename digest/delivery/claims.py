@@ -67,6 +67,8 @@ class Row:
     token_version: int  # read with the claim: no query per message for the links
     # The address as RCPT TO carries it (an IDN domain as xn--), worked out once per row.
     envelope: str
+    variant_id: int | None = None  # the story subset its message is built from
+    topics: tuple[str, ...] = ()  # the subscriber's topics, named in the digest's header
 
 
 @dataclass
@@ -196,17 +198,19 @@ def claim(session: Session, edition_id: int, limit: int, lease: float) -> Claim:
             Subscriber.name,
             Subscriber.token_version,
             Subscriber.status,
+            Delivery.variant_id,
+            Subscriber.topics,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.claim_token == token)
         .order_by(Delivery.id)
     ).all()
-    gone = [d for d, *_, status in found if status != SubscriberStatus.ACTIVE]
+    gone = [d for d, _, _, _, _, status, _, _ in found if status != SubscriberStatus.ACTIVE]
     if gone:
         _skip(session, token, gone, "subscriber no longer active")
     rows = [
-        Row(d, sid, email, name, version, wire_address(email))
-        for d, sid, email, name, version, status in found
+        Row(d, sid, email, name, version, wire_address(email), variant, tuple(topics or ()))
+        for d, sid, email, name, version, status, variant, topics in found
         if status == SubscriberStatus.ACTIVE
     ]
     return Claim(token, rows)

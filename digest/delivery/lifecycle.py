@@ -18,12 +18,11 @@ from digest.core.db import utcnow
 from digest.core.errors import EditionError, EditionNotFound
 from digest.core.models import Delivery, Edition
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
-from digest.delivery import audience
+from digest.delivery import variants
 from digest.delivery.claims import rows_updated
 from digest.editions.slots import local_instant
 from digest.mail.message import message_id
 from digest.render.edition import Rendered, render_columns
-from subscribers.models import Subscriber
 
 DELIVERIES: Any = Delivery.__table__
 INSERT_BATCH = 5000
@@ -38,16 +37,24 @@ def start(
     *,
     rendered: Rendered | None = None,
     forced_over: Sequence[str] = (),
+    render: variants.RenderStories | None = None,
+    weekly_day: int = 0,
+    slot: datetime | None = None,
 ) -> bool:
-    """Move a draft edition to running and create a row per active subscriber, once.
+    """Move a draft edition to running and create a row per reader it has stories for, once.
 
     The conditional UPDATE makes two concurrent starts harmless: only one
     creates rows, and only its ``rendered`` is stored with the edition (what
-    every later sender builds its messages from). ``forced_over``: the
-    pre-send check's problems that ``send --force`` overrode, recorded with
-    it. With ``local_slot`` (a wall-clock time) each row waits until that
-    time in its subscriber's zone (``default_zone`` when unset). Returns True
-    when this call started the edition.
+    every later sender builds its messages from, and the archive page).
+    ``forced_over``: the pre-send check's problems that ``send --force``
+    overrode, recorded with it. Each active subscriber gets the stories that
+    are theirs (``digest.delivery.variants``): subscribers with the same
+    stories share a variant, rendered once with ``render``; a subscriber with
+    none gets no row and is counted, as are weekly readers when the slot
+    (``slot``, or ``local_slot``, else now) is not on ``weekly_day``. With
+    ``local_slot`` (a wall-clock time) each row waits until that time in its
+    subscriber's zone (``default_zone`` when unset). Returns True when this
+    call started the edition.
     """
     values: dict[str, Any] = {"status": EditionStatus.RUNNING, "started_at": utcnow()}
     if rendered is not None:
@@ -62,22 +69,31 @@ def start(
     )
     if not started:
         return False
-    # The audience's own query, narrowed to what a row needs (addresses and names of
-    # 100,000 subscribers would double the peak memory of a large send's start).
-    whom = audience.active_subscribers().with_only_columns(Subscriber.id, Subscriber.timezone)
-    people = [(sid, zone) for sid, zone in session.execute(whom)]
-    ids = [sid for sid, _ in people]
+    weekday = variants.slot_weekday(default_zone, local_slot, slot)
+    plan = variants.plan(session, edition.id, edition.created_at, weekday, weekly_day)
+    session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id)
+        .values(skipped_nothing_new=plan.nothing_new, skipped_not_due=plan.not_due)
+    )
+    variant_ids = variants.store(session, edition, plan.groups, render)
+    people = [
+        (r.subscriber_id, r.zone, variant_ids[subset])
+        for subset, group in plan.groups.items()
+        for r in group
+    ]
+    people.sort(key=lambda person: person[0])
     waits: dict[int, datetime] = {}
     if local_slot is not None:
         by_zone: dict[str, datetime] = {}
-        for sid, zone in people:
+        for sid, zone, _ in people:
             zone = zone or default_zone
             if zone not in by_zone:
                 by_zone[zone] = local_instant(local_slot, zone)
             waits[sid] = by_zone[zone]
     now = utcnow()
     rows = session.connection()  # Core rather than the ORM bulk path: ~30 % faster at 100k
-    for first in range(0, len(ids), INSERT_BATCH):
+    for first in range(0, len(people), INSERT_BATCH):
         rows.execute(
             insert(DELIVERIES),
             [
@@ -89,10 +105,13 @@ def start(
                     "attempts": 0,
                     "updated_at": now,
                     "not_before": waits.get(sid),
+                    "variant_id": variant_id,
                 }
-                for sid in ids[first : first + INSERT_BATCH]
+                for sid, _, variant_id in people[first : first + INSERT_BATCH]
             ],
         )
+    if not people:  # nobody due or nothing new for anyone: nothing for a sender to finish
+        _move_edition(session, edition.id, [EditionStatus.RUNNING], EditionStatus.FINISHED)
     return True
 
 

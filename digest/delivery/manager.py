@@ -32,8 +32,9 @@ from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import claims, hourly, lifecycle
 from digest.delivery.ledger import LedgerWriter, Outcome, retrying
+from digest.delivery.messages import EditionMessages
 from digest.delivery.throttle import HourlyCapReached, RateLimit, backoff
-from digest.mail.message import MessageFactory, Recipient
+from digest.mail.message import Recipient
 from digest.transports.base import NotSent, Rejected, Transport, Unknown, Unsendable
 
 T = TypeVar("T")
@@ -88,6 +89,9 @@ class SendSummary:
     # Rows of the edition whose outcome is unknown after this run, from any run: only
     # an operator resends them (--retry unknown), so a report must not hide them.
     unknown_held: int = 0
+    # Active subscribers the edition gave no row at its start (see digest.delivery.variants).
+    skipped_nothing_new: int = 0
+    skipped_not_due: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -100,7 +104,7 @@ class DeliveryManager:
         self,
         factory: sessionmaker[Session],
         transport: Transport,
-        messages: MessageFactory,
+        messages: EditionMessages,
         options: DeliveryOptions | None = None,
     ) -> None:
         self.factory = factory
@@ -260,7 +264,8 @@ class DeliveryManager:
                 r = rows[i]
                 try:
                     message = self.messages.build(
-                        Recipient(r.subscriber_id, r.email, r.name, r.token_version)
+                        Recipient(r.subscriber_id, r.email, r.name, r.token_version, r.topics),
+                        r.variant_id,
                     )
                 except SubscriberError as exc:
                     self._writer.step(claim.token, previous)

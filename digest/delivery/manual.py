@@ -1,6 +1,6 @@
 """A manual send that never touches the ledger: a test send to one address.
 
-The dry run (whom a real send would mail) is ``digest.delivery.service.dry_run``."""
+The dry run (whom a real send would mail) is ``digest.delivery.readers.dry_run``."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
-from digest.core.models import Delivery, Edition
+from digest.core.models import Delivery, Edition, EditionVariant
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
 from digest.delivery import hourly, lifecycle, workers
 from subscribers.models import Subscriber
@@ -68,6 +68,9 @@ def status_report(
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "waiting": waiting,
         "waiting_for_worker": no_worker,
+        "skipped_nothing_new": edition.skipped_nothing_new or 0,
+        "skipped_not_due": edition.skipped_not_due or 0,
+        "variants": variant_count(session, edition.id),
         "check_forced": edition.check_forced,
         "check_problems": list(edition.check_problems or []),
         "last_errors": [
@@ -75,6 +78,20 @@ def status_report(
             for email, state, error in last
         ],
     }
+
+
+def variant_count(session: Session, edition_id: int) -> int:
+    """How many story subsets (variants) the edition's deliveries are built from."""
+    query = select(func.count()).where(EditionVariant.edition_id == edition_id)
+    return session.scalar(query) or 0
+
+
+def skipped_line(report: dict[str, Any]) -> str | None:
+    """The one line counting the subscribers an edition gave no digest, or None."""
+    empty, not_due = report.get("skipped_nothing_new", 0), report.get("skipped_not_due", 0)
+    if not (empty or not_due):
+        return None
+    return f"no digest for {empty} subscribers with nothing new, {not_due} weekly readers not due"
 
 
 def forced_line(report: dict[str, Any]) -> str | None:

@@ -5,17 +5,17 @@ start the edition and store its render, retry, reap); ``send_opened`` runs a
 ``DeliveryManager`` over what it opened; ``send_edition`` is both.
 ``editions_with_pending`` is what a worker picks up. ``prepare_ref`` and
 ``check_ref`` are what previews and checks build from (the stored render
-of a started edition); ``dry_run`` lists whom a send would mail.
+of a started edition); ``digest.delivery.readers`` has the dry run and each
+reader's own preview.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
@@ -23,21 +23,25 @@ from digest.core.errors import EditionError, RenderError
 from digest.core.models import Delivery, Edition
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
-from digest.delivery import audience, claims, lifecycle
+from digest.delivery import claims, lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, OnSent, SendSummary
+from digest.delivery.messages import EditionMessages
+from digest.delivery.sendable import (
+    refuse_without_subscribers,
+    sendable,
+    started_messages,
+    variant_renderer,
+)
 from digest.editions import assemble
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import (
-    SAMPLE_RECIPIENT,
     MessageFactory,
-    from_render,
     prepare,
     prepare_edition,
 )
 from digest.mail.preflight import preflight
 from digest.render.edition import EditionView, Rendered, stored_render
 from digest.transports.base import Transport
-from subscribers import service as subscribers
 
 
 def send_edition(
@@ -52,6 +56,7 @@ def send_edition(
     retry: DeliveryState | None = None,
     options: DeliveryOptions | None = None,
     local_slot: datetime | None = None,
+    slot: datetime | None = None,
 ) -> SendSummary:
     """Render edition ``ref`` once, check it, open its ledger and send every pending row.
 
@@ -60,8 +65,12 @@ def send_edition(
     ``on_start(edition_id, pending)`` is called before the first message.
     ``local_slot`` (a wall-clock time) makes each subscriber's row wait for
     that time in their own zone; rows not yet due are left for later sends.
+    ``slot``: the scheduled time the edition is for (its day decides whether
+    weekly readers are due); now when not given.
     """
-    edition_id, messages, pending = open_send(settings, factory, ref, force, retry, local_slot)
+    edition_id, messages, pending = open_send(
+        settings, factory, ref, force, retry, local_slot, slot
+    )
     if on_start:
         on_start(edition_id, pending)
     return send_opened(settings, factory, messages, transport, on_sent, stop, options)
@@ -70,7 +79,7 @@ def send_edition(
 def send_opened(
     settings: Settings,
     factory: sessionmaker[Session],
-    messages: MessageFactory,
+    messages: EditionMessages,
     transport: Transport,
     on_sent: OnSent | None = None,
     stop: threading.Event | None = None,
@@ -81,6 +90,10 @@ def send_opened(
     summary = DeliveryManager(factory, transport, messages, options).run(on_sent, stop)
     with factory() as s:
         held = lifecycle.counts(s, messages.edition_id).get(DeliveryState.UNKNOWN, 0)
+        edition = s.get(Edition, messages.edition_id)
+        if edition is not None:
+            summary.skipped_nothing_new = edition.skipped_nothing_new or 0
+            summary.skipped_not_due = edition.skipped_not_due or 0
     summary.unknown_held = held
     return summary
 
@@ -92,82 +105,53 @@ def open_send(
     force: bool = False,
     retry: DeliveryState | None = None,
     local_slot: datetime | None = None,
-) -> tuple[int, MessageFactory, int]:
+    slot: datetime | None = None,
+) -> tuple[int, EditionMessages, int]:
     """Everything before the first message: render, check, open the ledger, retry, reap.
 
     A draft is rendered and checked here, and its render is stored as it
     starts; an edition already started is built from that stored render, with
     no render and no check (the check ran, or was overridden with --force, at
-    its start). Returns (edition id, the message factory, pending rows). A
-    queue defers chunk tasks after this instead of sending in-process.
+    its start). Each subscriber's row points at the variant (story subset)
+    that is theirs, each variant rendered once here (``lifecycle.start``).
+    Returns (edition id, the edition's messages, pending rows). A queue
+    defers chunk tasks after this instead of sending in-process.
     """
     domain = settings.sender.domain or "localhost"
     with transaction(factory) as s:
-        edition = _sendable(s, ref)
+        edition = sendable(s, ref)
         if edition.status == EditionStatus.DRAFT:
             view = assemble.view_of(edition)
             # Render and check before opening the ledger: a failure leaves the edition a draft.
-            messages = prepare(settings, view, edition.id)
-            problems = check_edition(settings, view, edition.id, messages)
+            whole = prepare(settings, view, edition.id)
+            problems = check_edition(settings, view, edition.id, whole)
             if problems and not force:
                 raise CheckFailed(edition.id, problems)
-            _refuse_without_subscribers(s, edition.id)
+            refuse_without_subscribers(s, edition.id)
             started = lifecycle.start(
                 s,
                 edition,
                 domain,
                 local_slot,
                 settings.timezone,
-                rendered=messages.rendered,
+                rendered=whole.rendered,
                 forced_over=problems,
+                render=variant_renderer(settings, edition),
+                weekly_day=settings.weekly_day,
+                slot=slot,
             )
+            messages = EditionMessages(whole, settings, factory)
             if not started:  # another sender started it first: build from its render
                 s.expire(edition)
-                messages = started_messages(settings, edition)
+                messages = started_messages(settings, edition, factory)
         else:
-            messages = started_messages(settings, edition)
+            messages = started_messages(settings, edition, factory)
         if retry is not None:
             lifecycle.retry(s, edition.id, retry)
     with transaction(factory) as s:
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
-
-
-def _sendable(session: Session, ref: str) -> Edition:
-    """Edition ``ref`` if a send may go on with it; the refusals a real send and a dry run share."""
-    edition = assemble.get(session, ref)
-    if edition.status == EditionStatus.CANCELLED:
-        raise EditionError(f"edition {edition.id} is cancelled", edition.id)
-    if edition.status == EditionStatus.PAUSED:
-        raise EditionError(
-            f"edition {edition.id} is paused: `digest resume {edition.id}` first", edition.id
-        )
-    if not edition.placements:
-        raise EditionError(f"edition {edition.id} has no stories", edition.id)
-    return edition
-
-
-def _refuse_without_subscribers(session: Session, edition_id: int | None) -> None:
-    if subscribers.count_active(session):
-        return
-    if edition_id is None:
-        raise EditionError("next edition: no active subscribers, nothing would be sent")
-    raise EditionError(
-        f"edition {edition_id}: no active subscribers, nothing sent; the edition stays a draft",
-        edition_id,
-    )
-
-
-def started_messages(settings: Settings, edition: Edition) -> MessageFactory:
-    """A started edition's message factory, from the render stored when it started.
-
-    Editions started before that render was stored (migration 0010) render live.
-    """
-    stored = stored_render(edition)
-    if stored is not None:
-        return from_render(settings, stored, edition.id)
-    return prepare(settings, assemble.view_of(edition), edition.id)
 
 
 @dataclass(frozen=True)
@@ -218,75 +202,6 @@ def _load(
             return assemble.view(s, ref), None, None
         edition = assemble.get(s, ref)
         return assemble.view_of(edition), edition.id, stored_render(edition)
-
-
-@dataclass
-class DryRun:
-    edition: str
-    subject: str
-    size: int
-    stories: int
-    recipients: list[tuple[str, str]] = field(default_factory=list)
-    already_done: int = 0
-
-
-def dry_run(
-    settings: Settings,
-    factory: sessionmaker[Session],
-    ref: str,
-    force: bool = False,
-    retry: DeliveryState | None = None,
-) -> DryRun:
-    """Whom ``send ref`` would mail now, and with what; nothing is sent or stored.
-
-    The recipients come from the queries the real send uses (see
-    ``digest.delivery.audience``), and it refuses where the real send refuses
-    (cancelled, paused, no stories, a failed check without ``force``, nobody active).
-    """
-    now = utcnow()
-    with factory() as s:
-        edition = None if ref == "next" else _sendable(s, ref)
-        edition_id = edition.id if edition is not None else None
-        if edition is None or edition.status == EditionStatus.DRAFT:
-            view = assemble.view(s, "next") if edition is None else assemble.view_of(edition)
-            messages = prepare(settings, view, edition_id)
-            problems = check_edition(settings, view, edition_id, messages)
-            if problems and not force:
-                raise CheckFailed(edition_id, problems)
-            _refuse_without_subscribers(s, edition_id)
-            people = [
-                (email, name) for _, email, name, _ in s.execute(audience.active_subscribers())
-            ]
-            done = 0
-        else:
-            view = assemble.view_of(edition)
-            messages = started_messages(settings, edition)
-            query = audience.due_rows(edition.id, now, also=retry)
-            people = [(email, name) for _, _, email, name in s.execute(query)]
-            done = (
-                s.scalar(
-                    select(func.count()).where(
-                        Delivery.edition_id == edition.id,
-                        Delivery.state.not_in(
-                            [
-                                DeliveryState.PENDING,
-                                DeliveryState.CLAIMED,
-                                *([retry] if retry else []),
-                            ]
-                        ),
-                    )
-                )
-                or 0
-            )
-    sample = messages.build(SAMPLE_RECIPIENT)
-    return DryRun(
-        edition=str(edition_id) if edition_id is not None else "next",
-        subject=messages.rendered.subject,
-        size=len(sample),
-        stories=len(view.stories),
-        recipients=people,
-        already_done=done,
-    )
 
 
 def pending_rows(session: Session, edition_id: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -45,6 +46,12 @@ class Recipient:
     email: str
     name: str
     token_version: int = 1  # the subscriber's link version (subscribers.tokens)
+    topics: tuple[str, ...] = ()  # the story tags they chose (none: everything)
+
+
+def topics_label(topics: Sequence[str]) -> str:
+    """How a digest's header names a reader's topics."""
+    return ", ".join(topics) if topics else "everything"
 
 
 def message_id(edition_id: int, subscriber_id: int, domain: str) -> str:
@@ -135,6 +142,7 @@ class MessageFactory:
             "unsubscribe_url": self.unsubscribe_url(recipient),
             "preferences_url": self.preferences_url(recipient),
             "name": recipient.name,
+            "topics": topics_label(recipient.topics),
         }
 
     def list_unsubscribe(self, unsubscribe_url: str) -> str:

@@ -37,6 +37,7 @@ def open_for_workers(
     force: bool = False,
     retry: DeliveryState | None = None,
     local_slot: datetime | None = None,
+    slot: datetime | None = None,
 ) -> Opened:
     """Open edition ``ref`` for the workers (and defer its chunks with the queue); send nothing.
 
@@ -44,7 +45,9 @@ def open_for_workers(
     to send to) are raised here, before anything starts.
     """
     with_queue = queue.enabled(settings)
-    edition_id, _, pending = service.open_send(settings, factory, ref, force, retry, local_slot)
+    edition_id, _, pending = service.open_send(
+        settings, factory, ref, force, retry, local_slot, slot
+    )
     tasks = 0
     if with_queue:
         tasks = queue.defer_chunks(

@@ -80,7 +80,9 @@ def run_slot(
         return None
     log.info("slot %s: built edition %s from %s stories", key, edition_id, waiting)
     try:
-        opened = open_for_workers(settings, factory, str(edition_id), local_slot=local_slot)
+        opened = open_for_workers(
+            settings, factory, str(edition_id), local_slot=local_slot, slot=slot
+        )
     except DigestError as exc:
         with transaction(factory) as s:
             runlog.record(s, DIGEST_JOB, RunOutcome.FAILED, str(exc), key, slot, edition_id)

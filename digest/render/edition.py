@@ -28,7 +28,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from digest.core.errors import RenderError
-from digest.core.models import Edition, Story
+from digest.core.models import Edition, EditionVariant, Story
 from digest.core.paths import builtin_templates
 from digest.render.body import Body, story_body
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 HTML_TEMPLATE = "digest.mjml"
 TEXT_TEMPLATE = "digest.txt"
-RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name")
+RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name", "topics")
 # Invisible characters after the preheader, so clients show no body text in the preview line.
 PREHEADER_PADDING = "\u034f\u200c\u00a0" * 80
 # Control characters and everything str.splitlines() breaks on: never valid inside a header.
@@ -99,8 +99,9 @@ def render_columns(rendered: Rendered) -> dict[str, object]:
     }
 
 
-def stored_render(edition: Edition) -> Rendered | None:
-    """The render stored when ``edition`` started, or None (a draft, or started before 0010)."""
+def stored_render(edition: Edition | EditionVariant) -> Rendered | None:
+    """The render stored when ``edition`` started, or None (a draft, or started before
+    0010; for a variant: the whole edition's render serves, or none was stored)."""
     if edition.rendered_subject is None or edition.rendered_placeholders is None:
         return None
     html, text = edition.rendered_html, edition.rendered_text
@@ -201,12 +202,14 @@ def render(
     postal_address: str = "",
     nonce: str | None = None,
     body_max_chars: int = 600,
+    env: Environment | None = None,
 ) -> Rendered:
     """Render the edition's HTML and text once, with recipient placeholders.
 
     ``nonce`` fixes the placeholders (golden tests); by default it is random.
+    ``env``: a template environment to reuse (an edition's variants share one).
     """
-    env = make_environment(override_dir)
+    env = env or make_environment(override_dir)
     nonce = nonce or secrets.token_hex(6)
     placeholders = {f: f"@@{nonce}_{f}@@" for f in RECIPIENT_FIELDS}
     subject = subject_for(newsletter, edition)
@@ -251,7 +254,12 @@ def story_views(stories: Sequence[Story]) -> tuple[StoryView, ...]:
     )
 
 
-def render_with(settings: Settings, edition: EditionView, nonce: str | None = None) -> Rendered:
+def render_with(
+    settings: Settings,
+    edition: EditionView,
+    nonce: str | None = None,
+    env: Environment | None = None,
+) -> Rendered:
     """``render`` with everything the settings say (the one call the app makes)."""
     return render(
         edition,
@@ -262,4 +270,5 @@ def render_with(settings: Settings, edition: EditionView, nonce: str | None = No
         postal_address=settings.postal_address,
         nonce=nonce,
         body_max_chars=settings.body_max_chars,
+        env=env,
     )

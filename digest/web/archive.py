@@ -59,7 +59,12 @@ def web_html(ctx: WebContext, edition_id: int) -> str:
             rendered = render_with(ctx.settings, assemble.view(s, str(edition_id)))
     subscribe = f"{ctx.settings.base_url}/subscribe"
     html, _ = rendered.personalize(
-        {"unsubscribe_url": subscribe, "preferences_url": subscribe, "name": ""}
+        {
+            "unsubscribe_url": subscribe,
+            "preferences_url": subscribe,
+            "name": "",
+            "topics": "everything",
+        }
     )
     return html
 

@@ -156,6 +156,9 @@ class EditionProgress(BaseModel):
     waiting_for_worker: bool = Field(
         False, description="Running with pending deliveries and no worker alive to send them."
     )
+    skipped_nothing_new: int = Field(0, description="Active subscribers with no story in it.")
+    skipped_not_due: int = Field(0, description="Weekly readers not due at its slot.")
+    variants: int = Field(0, description="Story subsets its deliveries are built from.")
     last_errors: list[LastError]
 
 
