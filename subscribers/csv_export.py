@@ -104,3 +104,10 @@ def _field(record: dict[str, Any], name: str) -> str:
 
 def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def export_records(session: Any, status: Any = None) -> list[dict[str, Any]]:
+    """The export records of every live subscriber (or those with ``status``), in id order."""
+    from subscribers.service import list_subscribers
+
+    return [export_record(sub) for sub in list_subscribers(session, status)]
