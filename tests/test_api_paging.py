@@ -18,12 +18,17 @@ def add_people(web: object, n: int) -> None:
             s.add(Subscriber(email=f"p{i:03}@example.com", email_key=f"p{i:03}@example.com"))
 
 
+def next_url(response: object) -> str:
+    """The URL of the next page, from the answer's Link header."""
+    return str(response.headers["link"]).split(">")[0].lstrip("<")  # type: ignore[attr-defined]
+
+
 def test_api_subscribers_paginated_with_a_next_cursor(ready: Cli) -> None:
     with web_app(ready) as web:
         add_people(web, 7)
         c = web.client
         first = c.get("/api/subscribers?limit=3")
-        second = c.get(first.headers["link"].split(">")[0].lstrip("<"))
+        second = c.get(next_url(first))
         third = c.get(f"/api/subscribers?limit=3&cursor={second.headers['x-next-cursor']}")
         default = c.get("/api/subscribers")
     assert [s["email"] for s in first.json()] == [f"p{i:03}@example.com" for i in range(3)]
@@ -40,9 +45,9 @@ def test_api_subscribers_default_page_is_100_and_filters_keep_across_pages(ready
         add_people(web, 130)
         c = web.client
         first = c.get("/api/subscribers")
-        rest = c.get(first.headers["link"].split(">")[0].lstrip("<"))
+        rest = c.get(next_url(first))
         search = c.get("/api/subscribers?search=p12&limit=5")
-        more = c.get(search.headers["link"].split(">")[0].lstrip("<"))
+        more = c.get(next_url(search))
     assert len(first.json()) == 100 and len(rest.json()) == 30
     assert "search=p12" in search.headers["link"]
     assert [s["email"] for s in search.json() + more.json()] == [
@@ -72,7 +77,7 @@ def test_api_stories_paginated(ready: Cli) -> None:
                 s.add(Story(headline=f"H{i}", summary="S", source="t", content_hash=f"h{i}"))
         c = web.client
         first = c.get("/api/stories?limit=2")
-        second = c.get(first.headers["link"].split(">")[0].lstrip("<"))
+        second = c.get(next_url(first))
         new = c.get("/api/stories?new=true&limit=4")
     assert [s["headline"] for s in first.json()] == ["H0", "H1"]
     assert [s["headline"] for s in second.json()] == ["H2", "H3"]

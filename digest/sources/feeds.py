@@ -43,6 +43,23 @@ class FetchResult:
     problems: list[str] = field(default_factory=list)
 
 
+def describe(result: FetchResult) -> str:
+    """One line on a fetch: how many stories it brought, or why it failed."""
+    where = f"feed {result.feed_id} {result.url}: "
+    if result.error:
+        return where + f"failed: {result.error}"
+    if result.not_modified:
+        return where + "not modified"
+    parts = [f"{result.added} new"]
+    if result.updated:
+        parts.append(f"{result.updated} updated")
+    if result.skipped:
+        parts.append(f"{result.skipped} existing items marked seen")
+    if result.problems:
+        parts.append(f"{len(result.problems)} bad items skipped")
+    return where + ", ".join(parts)
+
+
 def check_url(url: str) -> str:
     url = url.strip()
     scheme = urlsplit(url).scheme.lower()
