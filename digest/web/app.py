@@ -21,7 +21,15 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.web import archive, editions, feeds_pages, metrics, preview, subscribers_pages
+from digest.web import (
+    archive,
+    editions,
+    feeds_pages,
+    metrics,
+    preview,
+    schedule_page,
+    subscribers_pages,
+)
 from digest.web import subscribe as subscriber_pages
 from digest.web.access import SESSION_COOKIE
 from digest.web.api import routes
@@ -127,4 +135,5 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(subscriber_pages.make_router(settings, factory))
     app.include_router(subscribers_pages.make_router(ctx))
     app.include_router(feeds_pages.make_router(ctx))
+    app.include_router(schedule_page.make_router(ctx))
     return app
