@@ -28,6 +28,7 @@ from digest.web import (
     metrics,
     preview,
     schedule_page,
+    stories_pages,
     subscribers_pages,
 )
 from digest.web import subscribe as subscriber_pages
@@ -136,4 +137,5 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(subscribers_pages.make_router(ctx))
     app.include_router(feeds_pages.make_router(ctx))
     app.include_router(schedule_page.make_router(ctx))
+    app.include_router(stories_pages.make_router(ctx))
     return app
