@@ -76,7 +76,7 @@ def test_stories_page_edit_a_waiting_story(ready: Cli) -> None:
             "csrf": token,
             "headline": "Night trains are back",
             "summary": "From May.",
-            "bullets": "Berlin–Paris\n\nVienna–Rome",
+            "bullets": "Berlin to Paris\n\nVienna to Rome",
             "url": "",
             "tags": "rail",
             "priority": "5",
@@ -90,7 +90,7 @@ def test_stories_page_edit_a_waiting_story(ready: Cli) -> None:
     assert (story.headline, story.summary, story.bullets) == (
         "Night trains are back",
         "From May.",
-        ["Berlin–Paris", "Vienna–Rome"],
+        ["Berlin to Paris", "Vienna to Rome"],
     )
     assert (story.url, story.tags, story.priority) == (None, ["rail"], 5)
     assert story.body is not None and "first" in story.body  # the body stays
