@@ -91,3 +91,12 @@ def test_feeds_page_refuses_private_hosts_and_files(
     assert private.status_code == 400 and "loopback" in private.text
     assert stored == (0, 0) and stored_private == (0, 0)
     assert server.requests == []  # nothing was fetched
+
+
+def test_feeds_page_unknown_feed_is_a_404(ready: Cli) -> None:
+    with web_app(ready) as web:
+        token = csrf(web.client, "/feeds")
+        fetch = web.client.post("/feeds/7/fetch", data={"csrf": token})
+        remove = web.client.post("/feeds/7/remove", data={"csrf": token})
+    assert fetch.status_code == 404 and "no feed &#x27;7&#x27;" in fetch.text
+    assert remove.status_code == 404
