@@ -51,6 +51,7 @@ def test_subscribers_page_search_filter_and_pages(ready: Cli) -> None:
         space = listed(c.get("/subscribers?topic=Space").text)
         nobody = c.get("/subscribers?search=zed").text
         bad_status = c.get("/subscribers?status=gone")
+        bad_topic = c.get("/subscribers?topic=a%7Cb")
         with transaction(web.factory) as s:
             for i in range(60):
                 s.add(Subscriber(email=f"p{i}@example.com", email_key=f"p{i}@example.com"))
@@ -64,6 +65,7 @@ def test_subscribers_page_search_filter_and_pages(ready: Cli) -> None:
     assert "No subscriber matches these filters" in nobody
     assert bad_status.status_code == 400 and "unknown status &#39;gone&#39;" in bad_status.text
     assert 'class="problem"' in bad_status.text  # on the page, its forms still there
+    assert bad_topic.status_code == 400 and "(a separator of topics)" in bad_topic.text
     assert len(listed(first.text)) == 50 and listed(first.text)[-1] == "p46@example.com"
     assert listed(second) == [f"p{i}@example.com" for i in range(47, 60)]
     assert 'rel="next"' not in second
