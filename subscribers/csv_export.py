@@ -15,7 +15,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from subscribers.models import Subscriber
+from subscribers.service import list_subscribers
+from subscribers.status import SubscriberStatus
 
 TIMESTAMP_FIELDS = (
     "created_at",
@@ -104,3 +108,10 @@ def _field(record: dict[str, Any], name: str) -> str:
 
 def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def export_records(
+    session: Session, status: SubscriberStatus | None = None
+) -> list[dict[str, Any]]:
+    """The export records of every live subscriber (or those with ``status``), in id order."""
+    return [export_record(sub) for sub in list_subscribers(session, status)]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
+from digest.core.models import Delivery
 from subscribers.addresses import (
     check_address,
     check_name,
@@ -19,7 +23,7 @@ from subscribers.addresses import (
 )
 from subscribers.lifecycle import SUBSCRIBED, transition
 from subscribers.models import Subscriber, Suppression
-from subscribers.preferences import check_cadence, check_topics, set_preferences
+from subscribers.preferences import check_cadence, check_tag, check_topics, set_preferences
 from subscribers.status import Cadence, SubscriberSource, SubscriberStatus
 
 CHUNK = 500
@@ -124,19 +128,79 @@ def list_subscribers(
     status: SubscriberStatus | None = None,
     source: str | None = None,
     search: str | None = None,
+    *,
+    topic: str | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
 ) -> Sequence[Subscriber]:
-    """Subscribers in id order (erased ones left out), optionally filtered."""
+    """Subscribers in id order (erased ones left out), optionally filtered.
+
+    ``search`` matches part of the address or the name, any case; ``topic`` keeps
+    those who chose that topic; ``after_id`` and ``limit`` give one page (keyset:
+    the ids after the last one of the page before).
+    """
     query = select(Subscriber).where(Subscriber.erased_at.is_(None)).order_by(Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == status)
     if source is not None:
         query = query.where(Subscriber.source == source)
-    if search:
-        pattern = f"%{search.strip().lower()}%"
+    if search and search.strip():
+        pattern = f"%{_like_escaped(search.strip().lower())}%"
         query = query.where(
-            func.lower(Subscriber.email).like(pattern) | func.lower(Subscriber.name).like(pattern)
+            func.lower(Subscriber.email).like(pattern, escape="\\")
+            | func.lower(Subscriber.name).like(pattern, escape="\\")
         )
+    if topic and topic.strip():
+        # Topics are a JSON list of strings: the topic as JSON, quotes included, is one entry.
+        entry = json.dumps(check_tag(topic))
+        query = query.where(
+            cast(Subscriber.topics, String).like(f"%{_like_escaped(entry)}%", escape="\\")
+        )
+    if after_id is not None:
+        query = query.where(Subscriber.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
     return session.scalars(query).all()
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class Received:
+    """One edition a subscriber was in the ledger of: its state and when it last changed."""
+
+    edition_id: int
+    state: str
+    at: datetime
+    error: str | None
+
+
+def received(session: Session, subscriber_id: int) -> list[Received]:
+    """The ledger rows of one subscriber, newest edition first."""
+    rows = session.scalars(
+        select(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.edition_id.desc())
+    )
+    return [
+        Received(d.edition_id, str(d.state), d.sent_at or d.updated_at, d.last_error) for d in rows
+    ]
+
+
+def status_changes(sub: Subscriber) -> list[tuple[str, datetime]]:
+    """The status timestamps the subscriber row keeps, oldest first."""
+    stamps = (
+        ("created", sub.created_at),
+        ("confirmed", sub.confirmed_at),
+        ("paused", sub.paused_at),
+        ("unsubscribed", sub.unsubscribed_at),
+        ("bounced", sub.bounced_at),
+        ("complained", sub.complained_at),
+        ("erased", sub.erased_at),
+    )
+    return sorted(((what, at) for what, at in stamps if at is not None), key=lambda p: p[1])
 
 
 def count_active(session: Session) -> int:

@@ -48,7 +48,13 @@ def unsafe_routes(web: Web) -> list[tuple[str, str]]:
 def fill(web: Web, path: str) -> str:
     """``path`` with real values: edition 1, subscriber 1, and a valid token for the page."""
     purpose = path.strip("/").split("/")[0]
-    values = {"edition_id": "1", "subscriber_id": "1", "action": "pause"}
+    values = {
+        "edition_id": "1",
+        "subscriber_id": "1",
+        "story_id": "1",
+        "feed_id": "1",
+        "action": "pause",
+    }
     if "{token}" in path:
         values["token"] = web.token(purpose, 1)
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], path)

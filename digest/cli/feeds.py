@@ -19,18 +19,9 @@ def feeds() -> None:
 
 
 def _describe(result: FetchResult) -> str:
-    if result.error:
-        return f"feed {result.feed_id} {result.url}: failed: {result.error}"
-    if result.not_modified:
-        return f"feed {result.feed_id} {result.url}: not modified"
-    parts = [f"{result.added} new"]
-    if result.updated:
-        parts.append(f"{result.updated} updated")
-    if result.skipped:
-        parts.append(f"{result.skipped} existing items marked seen")
-    if result.problems:
-        parts.append(f"{len(result.problems)} bad items skipped")
-    return f"feed {result.feed_id} {result.url}: " + ", ".join(parts)
+    from digest.sources.feeds import describe
+
+    return describe(result)
 
 
 @feeds.command("add")

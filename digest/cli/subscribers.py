@@ -177,13 +177,10 @@ def subscribers_export(app: App, status: str | None, fmt: str, output: Path | No
     CSV cells a spreadsheet would run as a formula (starting with =, +, -, @,
     tab or CR) get a leading ' so they show as text; the import takes it off.
     """
-    from subscribers import csv_export, service
+    from subscribers import csv_export
 
     with app.factory() as s:
-        records = [
-            csv_export.export_record(sub)
-            for sub in service.list_subscribers(s, SubscriberStatus(status) if status else None)
-        ]
+        records = csv_export.export_records(s, SubscriberStatus(status) if status else None)
     if output is not None:
         with output.open("w", encoding="utf-8", newline="") as fh:
             _write(records, fmt, fh)

@@ -45,6 +45,8 @@ class Story(Base):
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Held back by the operator: no new edition takes it until it is released.
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     placement: Mapped[EditionStory | None] = relationship(back_populates="story")
 

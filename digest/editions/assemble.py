@@ -15,22 +15,39 @@ from digest.render.edition import EditionView, story_views
 
 
 def new_stories(session: Session) -> Sequence[Story]:
-    """Stories in no edition yet, in the order an edition would list them:
+    """Stories in no edition yet and not held back, in the order an edition would list them:
     higher ``priority`` first (pinned), then newest first (published, else ingested)."""
     placed = select(EditionStory.story_id)
     newest = func.coalesce(Story.published_at, Story.ingested_at)
     return session.scalars(
         select(Story)
-        .where(Story.id.not_in(placed))
+        .where(Story.id.not_in(placed), Story.held_at.is_(None))
         .order_by(Story.priority.desc(), newest.desc(), Story.id.desc())
     ).all()
 
 
-def list_stories(session: Session, only_new: bool = False) -> Sequence[Story]:
-    """Every story in id order, or (``only_new``) those the next edition would take."""
-    if only_new:
+def list_stories(
+    session: Session,
+    only_new: bool = False,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> Sequence[Story]:
+    """Every story in id order, or (``only_new``) those the next edition would take.
+
+    With ``after_id`` or ``limit`` (one page, keyset) the order is always by id;
+    ``only_new`` then keeps the stories in no edition and not held back.
+    """
+    if only_new and after_id is None and limit is None:
         return new_stories(session)
-    return session.scalars(select(Story).order_by(Story.id)).all()
+    query = select(Story).order_by(Story.id)
+    if only_new:
+        query = query.where(Story.id.not_in(select(EditionStory.story_id)), Story.held_at.is_(None))
+    if after_id is not None:
+        query = query.where(Story.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()
 
 
 def build(session: Session, slot_key: str | None = None) -> Edition | None:

@@ -85,3 +85,13 @@ def wall_slot(schedule: str, zone: str, now: datetime) -> datetime | None:
     """The newest slot wall time (naive) of cron ``schedule`` reached in ``zone`` by ``now``."""
     slot = latest_slot(CronTrigger.from_crontab(schedule, timezone=ZoneInfo(zone)), now)
     return slot.replace(tzinfo=None) if slot is not None else None
+
+
+def upcoming(trigger: CronTrigger, now: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times after ``now`` (fewer when the schedule ends)."""
+    times: list[datetime] = []
+    t = next_slot(trigger, now)
+    while t is not None and len(times) < count:
+        times.append(t)
+        t = _after(trigger, t)
+    return times

@@ -50,3 +50,8 @@ def has_run_for(session: Session, job: str, key: str) -> bool:
         )
         is not None
     )
+
+
+def recent(session: Session, count: int = 20) -> list[ClockRun]:
+    """The clock's latest decisions, newest first."""
+    return list(session.scalars(select(ClockRun).order_by(ClockRun.id.desc()).limit(count)))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
-from digest.core.errors import DigestError, SourceError
+from digest.core.errors import DigestError, NotFound, SourceError
 from digest.core.models import Feed, SeenFeedItem, Story
 from digest.sources.fetch import NOT_A_FEED_URL, Fetched, FetchLimits, check_admissible, fetch
 from digest.sources.formats import fields
@@ -41,6 +41,27 @@ class FetchResult:
     not_modified: bool = False
     error: str | None = None
     problems: list[str] = field(default_factory=list)
+
+
+class FeedNotFound(NotFound):
+    """No followed feed has this id or URL."""
+
+
+def describe(result: FetchResult) -> str:
+    """One line on a fetch: how many stories it brought, or why it failed."""
+    where = f"feed {result.feed_id} {result.url}: "
+    if result.error:
+        return where + f"failed: {result.error}"
+    if result.not_modified:
+        return where + "not modified"
+    parts = [f"{result.added} new"]
+    if result.updated:
+        parts.append(f"{result.updated} updated")
+    if result.skipped:
+        parts.append(f"{result.skipped} existing items marked seen")
+    if result.problems:
+        parts.append(f"{len(result.problems)} bad items skipped")
+    return where + ", ".join(parts)
 
 
 def check_url(url: str) -> str:
@@ -91,7 +112,7 @@ def find(session: Session, ref: str) -> Feed:
         else session.scalar(select(Feed).where(Feed.url == ref.strip()))
     )
     if feed is None:
-        raise DigestError(f"no feed {ref!r} (see `digest feeds list`)")
+        raise FeedNotFound(f"no feed {ref!r} (see `digest feeds list`)")
     return feed
 
 

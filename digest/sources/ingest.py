@@ -151,6 +151,12 @@ def import_file(session: Session, path: Path, report: ImportReport) -> None:
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(path, f"cannot read: {exc.strerror}") from None
+    import_data(session, path, data, report)
+
+
+def import_data(session: Session, path: Path, data: bytes, report: ImportReport) -> None:
+    """Parse and store ``data`` as the story file ``path`` would be (its suffix names the
+    format); ``SourceError`` (nothing stored) if it is bad."""
     store(session, parse_file(path, data), report)
 
 

@@ -21,7 +21,16 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.web import archive, editions, metrics, preview
+from digest.web import (
+    archive,
+    editions,
+    feeds_pages,
+    metrics,
+    preview,
+    schedule_page,
+    stories_pages,
+    subscribers_pages,
+)
 from digest.web import subscribe as subscriber_pages
 from digest.web.access import SESSION_COOKIE
 from digest.web.api import routes
@@ -42,7 +51,7 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; char
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
-    app = FastAPI(title="digest", openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app = FastAPI(title="digest", openapi_url=None, docs_url=None, redoc_url=None)
     with factory() as session:  # the signing key every process shares, before any route
         bind = session.get_bind()
         settings.load_signing_key(bind if isinstance(bind, Engine) else bind.engine)
@@ -125,4 +134,8 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(routes.make_router(ctx), prefix="/api")
     app.include_router(metrics.make_router(ctx))
     app.include_router(subscriber_pages.make_router(settings, factory))
+    app.include_router(subscribers_pages.make_router(ctx))
+    app.include_router(feeds_pages.make_router(ctx))
+    app.include_router(schedule_page.make_router(ctx))
+    app.include_router(stories_pages.make_router(ctx))
     return app

@@ -14,8 +14,9 @@ CSRF token, even when open.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from digest.web.api import editions, stories, subscribers
+from digest.web.api import editions, reference, stories, subscribers
 from digest.web.api.schemas import ERRORS
 from digest.web.context import WebContext
 from digest.web.errors import WebError
@@ -38,4 +39,22 @@ def make_router(ctx: WebContext) -> APIRouter:
     )
     for resource in (stories, subscribers, editions):
         router.include_router(resource.make_router(ctx))
+
+    @router.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(request.app.openapi())
+
+    @router.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        """The API reference, from the OpenAPI document (no script, no outside asset)."""
+        doc = request.app.openapi()
+        return ctx.page(
+            request,
+            "api_docs.html",
+            title=doc["info"]["title"],
+            version=doc["info"]["version"],
+            operations=reference.operations(doc),
+            schemas=reference.schemas(doc),
+        )
+
     return router

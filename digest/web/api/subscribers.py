@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,13 +9,13 @@ from fastapi import Path as PathParam
 
 from digest.core.db import transaction
 from digest.core.models import MAX_ID
-from digest.mail.confirmation import import_and_confirm
+from digest.web.api.paging import PAGE, PAGE_HEADERS, Paging, one_page
 from digest.web.api.schemas import CsvImport, SubscriberIn, SubscriberOut, SubscriberPatch
 from digest.web.context import WebContext
+from digest.web.csv_upload import import_upload
 from digest.web.errors import WebError
 from subscribers import service
 from subscribers.addresses import check_name, check_timezone
-from subscribers.csv_import import ImportOptions
 from subscribers.lifecycle import transition
 from subscribers.models import Subscriber
 from subscribers.preferences import set_preferences
@@ -43,14 +41,31 @@ def subscriber_out(sub: Subscriber) -> SubscriberOut:
 def make_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(tags=["subscribers"])
 
-    @router.get("/subscribers")
+    @router.get("/subscribers", responses=PAGE_HEADERS)
     def list_subscribers(
+        request: Request,
+        response: Response,
         status: SubscriberStatus | None = None,
         search: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$"),
+        topic: str | None = Query(None, max_length=50, description="who chose this topic"),
+        page: Paging = PAGE,
     ) -> list[SubscriberOut]:
+        """Subscribers in id order, one page at a time (``Link`` names the next page)."""
         with ctx.factory() as s:
-            rows = service.list_subscribers(s, status=status, search=search)
-            return [subscriber_out(sub) for sub in rows]
+            rows = service.list_subscribers(
+                s,
+                status=status,
+                search=search,
+                topic=topic,
+                after_id=page.cursor,
+                limit=page.fetch(),
+            )
+            return [subscriber_out(sub) for sub in one_page(rows, page, request, response)]
+
+    @router.get("/subscribers/{subscriber_id}")
+    def one_subscriber(subscriber_id: int = SubscriberId) -> SubscriberOut:
+        with ctx.factory() as s:
+            return subscriber_out(live_subscriber(s, subscriber_id))
 
     @router.post("/subscribers", status_code=201)
     def add_subscriber(body: SubscriberIn) -> SubscriberOut:
@@ -110,12 +125,7 @@ def make_router(ctx: WebContext) -> APIRouter:
     )
     async def import_subscribers(request: Request) -> CsvImport:
         """Import a CSV (the `subscribers import` format), all or nothing."""
-        data = await request.body()
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "upload.csv"
-            path.write_bytes(data)
-            options = ImportOptions(default_cadence=ctx.settings.default_cadence)
-            report, _ = import_and_confirm(ctx.factory, ctx.settings, path, options)
+        report = import_upload(ctx, await request.body())
         return CsvImport(
             added=report.added,
             already_known=report.already_known,
