@@ -17,7 +17,7 @@ T0 = "2026-11-01 07:00:00"
 def make_0015_database(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        command.upgrade(alembic_config(engine), "0015_preferences")
+        command.upgrade(alembic_config(engine), "0016_variants")
         with engine.begin() as conn:
             for i, headline in enumerate(("Placed", "Waiting one", "Waiting two"), start=1):
                 conn.execute(
@@ -61,7 +61,7 @@ def test_migration_story_hold_downgrade_drops_the_column_and_keeps_the_stories(
         assert "held_at" in {c["name"] for c in inspect(engine).get_columns("stories")}
         with engine.begin() as conn:
             conn.execute(text("UPDATE stories SET held_at = :t WHERE id = 2"), {"t": T0})
-        command.downgrade(alembic_config(engine), "0015_preferences")
+        command.downgrade(alembic_config(engine), "0016_variants")
         assert "held_at" not in {c["name"] for c in inspect(engine).get_columns("stories")}
         with engine.connect() as conn:
             ids = conn.execute(text("SELECT id FROM stories ORDER BY id")).scalars()

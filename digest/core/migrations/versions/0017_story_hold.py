@@ -5,7 +5,7 @@ takes what it took before. Downgrade drops the column (held stories become
 new again).
 
 Revision ID: 0017_story_hold
-Revises: 0015_preferences
+Revises: 0016_variants
 Create Date: 2026-12-02 06:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_story_hold"
-down_revision: str | None = "0015_preferences"
+down_revision: str | None = "0016_variants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
