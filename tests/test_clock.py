@@ -16,10 +16,11 @@ from conftest import REFERENCE_STORY, SEEDS, Captured, Cli
 from sqlalchemy import func, select
 
 from digest.core.db import make_engine, session_factory, transaction
+from digest.core.errors import ConfigError
 from digest.core.models import ClockRun, Edition
 from digest.core.settings import Settings
 from digest.core.status import EditionStatus, RunOutcome
-from digest.editions.slots import fire_times, latest_slot, slot_key
+from digest.editions.slots import fire_times, latest_slot, make_trigger, slot_key
 from digest.processes import runlog
 from digest.processes.jobs import catch_up, run_slot
 
@@ -224,3 +225,30 @@ def test_clock_process_polls_feeds_when_it_starts(ready: Cli) -> None:
     assert "feeds polled: 1 feeds, 0 new stories\n" in log_path.read_text()  # none failed
     assert clock.returncode == 0
     assert "last feeds run" in ready("status").output
+
+
+@pytest.mark.parametrize(
+    ("days", "weekdays"),
+    [
+        ("1", {"Monday"}),
+        ("0", {"Sunday"}),
+        ("7", {"Sunday"}),
+        ("1-5", {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}),
+        ("5-7", {"Friday", "Saturday", "Sunday"}),
+        ("*/3", {"Sunday", "Wednesday", "Saturday"}),
+        ("mon,fri", {"Monday", "Friday"}),
+    ],
+)
+def test_schedule_days_of_the_week_count_as_cron_does(days: str, weekdays: set[str]) -> None:
+    # Cron's 1 is Monday and 0 or 7 Sunday (APScheduler's own numbering starts at Monday).
+    trigger = make_trigger(Settings(schedule=f"0 7 * * {days}", timezone="UTC"))
+    start = datetime(2026, 12, 6, tzinfo=UTC)  # a Sunday
+    fired = fire_times(trigger, start, start + timedelta(days=14))
+    assert {t.strftime("%A") for t in fired} == weekdays
+
+
+@pytest.mark.parametrize("days", ["8", "1-9", "3-1", "*/0", "mon-xyz"])
+def test_schedule_bad_day_of_the_week_names_the_setting(days: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make_trigger(Settings(schedule=f"0 7 * * {days}", timezone="UTC"))
+    assert refused.value.setting == "DIGEST_SCHEDULE"

@@ -16,9 +16,44 @@ from digest.core.settings import Settings
 LOOKBACK = (timedelta(hours=2), timedelta(days=2), timedelta(days=32), timedelta(days=367))
 
 
+# Cron counts the days of the week from 0 = Sunday (7 is Sunday too); APScheduler's
+# from_crontab passes the numbers on to its own 0 = Monday, a day late. Names agree.
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_days(field: str) -> str:
+    """A cron day-of-week field with its numbers spelt as names (``1-5`` -> ``mon,...,fri``)."""
+    if field == "*" or any(c.isalpha() for c in field):
+        return field  # every day, or names: the same in both
+    days: list[int] = []
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = span.partition("-")
+            if not (low.isdigit() and (high.isdigit() or not high)):
+                raise ValueError(f"bad day of the week {part!r}")
+            first, last = int(low), int(high or (6 if step else low))
+        if (step and not step.isdigit()) or step == "0":
+            raise ValueError(f"bad step in {part!r}")
+        if not 0 <= first <= last <= 7:
+            raise ValueError(f"day of the week out of range 0-7: {part!r}")
+        days += [d % 7 for d in range(first, last + 1, int(step or 1))]
+    return ",".join(_CRON_DAYS[d] for d in sorted(set(days)))
+
+
+def cron_trigger(expression: str, zone: str | ZoneInfo) -> CronTrigger:
+    """The trigger of a five-field cron ``expression`` in ``zone``, days counted as cron does."""
+    fields = expression.split()
+    if len(fields) == 5:
+        fields[4] = _cron_days(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+
+
 def make_trigger(settings: Settings) -> CronTrigger:
     try:
-        return CronTrigger.from_crontab(settings.schedule, timezone=settings.timezone)
+        return cron_trigger(settings.schedule, settings.timezone)
     except (ValueError, LookupError) as exc:
         raise ConfigError("DIGEST_SCHEDULE", f"{settings.schedule!r}: {exc}") from None
 
@@ -83,7 +118,7 @@ def local_instant(wall: datetime, zone: str) -> datetime:
 
 def wall_slot(schedule: str, zone: str, now: datetime) -> datetime | None:
     """The newest slot wall time (naive) of cron ``schedule`` reached in ``zone`` by ``now``."""
-    slot = latest_slot(CronTrigger.from_crontab(schedule, timezone=ZoneInfo(zone)), now)
+    slot = latest_slot(cron_trigger(schedule, ZoneInfo(zone)), now)
     return slot.replace(tzinfo=None) if slot is not None else None
 
 
