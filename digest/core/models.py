@@ -139,6 +139,10 @@ class Edition(Base):
     # Started with `send --force` over these pre-send check problems.
     check_forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     check_problems: Mapped[list[str] | None] = mapped_column(JSON)
+    # Set by the operator on a draft: a subject instead of the generated one, and a
+    # Markdown intro above the first story (migration 0018).
+    subject: Mapped[str | None] = mapped_column(Text)
+    intro: Mapped[str | None] = mapped_column(Text)
 
     placements: Mapped[list[EditionStory]] = relationship(
         back_populates="edition", order_by="EditionStory.position"

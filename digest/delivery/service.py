@@ -25,7 +25,7 @@ from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import audience, claims, lifecycle
 from digest.delivery.manager import DeliveryManager, DeliveryOptions, OnSent, SendSummary
-from digest.editions import assemble
+from digest.editions import assemble, editor
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import (
     SAMPLE_RECIPIENT,
@@ -319,4 +319,5 @@ def change_edition(factory: sessionmaker[Session], ref: str, action: str) -> tup
             lifecycle.resume(s, edition_id)
         else:
             skipped = lifecycle.cancel(s, edition_id)
+            editor.release_stories(s, edition_id)  # unsent stories wait for the next edition
     return edition_id, skipped

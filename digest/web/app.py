@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.web import archive, editions, metrics, preview
+from digest.web import archive, drafts, editions, metrics, preview
 from digest.web import subscribe as subscriber_pages
 from digest.web.access import SESSION_COOKIE
 from digest.web.api import routes
@@ -120,6 +120,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
         return response
 
     app.include_router(preview.make_router(ctx))
+    app.include_router(drafts.make_router(ctx))  # before editions' /editions/{id}/{action}
     app.include_router(editions.make_router(ctx))
     app.include_router(archive.make_router(ctx))
     app.include_router(routes.make_router(ctx), prefix="/api")
