@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     feed_interval_minutes: int = Field(default=30, ge=0)  # clock polls feeds; 0 = never
     # web
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024)  # larger request bodies: 413
+    archive_noindex: bool = False  # ask search engines not to index the public archive
     allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
     subscribe_limit_per_client: int = Field(default=10, ge=0)  # POST /subscribe per client/hour
     subscribe_limit: int = Field(default=300, ge=0)  # POST /subscribe per hour, all clients
