@@ -57,7 +57,7 @@ chromium:
 # axe-core (npm) for the accessibility checks in the browser tests; kept under .venv/, never committed.
 AXE := $(VENV)/axe/axe.min.js
 axe: $(AXE)
-$(AXE): $(BIN)/python
+$(AXE):
 	@command -v npm >/dev/null 2>&1 || { \
 	  echo "installing Debian's npm for axe-core"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
