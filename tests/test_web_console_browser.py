@@ -193,3 +193,23 @@ def test_console_pages_have_no_wcag_violations_and_no_scroll_at_375(
             page.context.close()
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)
     assert not wide, wide
+
+
+def test_console_light_preview_stays_light_under_a_dark_system(
+    chromium: Any, site: tuple[str, Any]
+) -> None:
+    base, _ = site
+    page = local_page(chromium, base, viewport={"width": 1280, "height": 1000}, color_scheme="dark")
+    page.goto(f"{base}/preview/next")
+    light = page.frame_locator("#email-frame")
+    heading = light.get_by_role("heading", name=STORIES[0]["headline"], exact=True)
+    heading.wait_for(timeout=5000)
+    light_colour = heading.evaluate("e => getComputedStyle(e).color")
+    page.click("label[for=dark]")
+    dark = page.frame_locator("#email-frame-dark")
+    dark_heading = dark.get_by_role("heading", name=STORIES[0]["headline"], exact=True)
+    dark_heading.wait_for(timeout=5000)
+    dark_colour = dark_heading.evaluate("e => getComputedStyle(e).color")
+    page.context.close()
+    assert light_colour == "rgb(16, 42, 67)", light_colour  # the email's light headline colour
+    assert dark_colour == "rgb(230, 233, 238)", dark_colour
