@@ -154,6 +154,7 @@ def console_pages(console: Cli, base: str) -> list[str]:
         "/editions/2/preview",
         "/preview/next",
         "/archive",
+        "/archive/1",
         "/editions/999",
         "/login",
         "/subscribe",
