@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench smtp-sink chromium bounce-test-deps clean distclean help
+.PHONY: demo test lint typecheck pytest bench smtp-sink chromium bounce-test-deps axe clean distclean help
 
 help:
 	@echo "make demo   - init SQLite under var/, import seeds/, build and send to a local Maildir"
@@ -66,7 +66,19 @@ bounce-test-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
 	    dovecot-imapd python3-flufl.bounce; }
 
-pytest: $(VENV)/.installed-test chromium bounce-test-deps
+# axe-core (npm) for the accessibility checks in the browser tests; kept under .venv/, never committed.
+AXE := $(VENV)/axe/axe.min.js
+axe: $(AXE)
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian's npm for axe-core"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	rm -rf $(VENV)/axe && mkdir -p $(VENV)/axe
+	cd $(VENV)/axe && npm pack axe-core@4 --silent >/dev/null && tar -xzf axe-core-*.tgz package/axe.min.js
+	mv $(VENV)/axe/package/axe.min.js $@ && rm -rf $(VENV)/axe/package $(VENV)/axe/axe-core-*.tgz
+
+pytest: $(VENV)/.installed-test chromium bounce-test-deps axe
 	$(BIN)/pytest
 
 # bench_send wants Postfix's smtp-sink (falls back to an aiosmtpd sink without it).

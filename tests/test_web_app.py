@@ -63,7 +63,9 @@ def test_preview_dark_variant_applies_the_dark_css(ready: Cli) -> None:
     with web_app(ready) as web:
         light = web.client.get("/preview/next.html").text
         dark = web.client.get("/preview/next.html?scheme=dark").text
-    assert "prefers-color-scheme: dark" in light
+    # The light view stays light under a dark operating system: its dark CSS never applies.
+    assert "prefers-color-scheme: dark" not in light and "@media not all" in light
+    assert 'name="color-scheme" content="light"' in light
     assert "prefers-color-scheme: dark" not in dark and "@media all" in dark
 
 
@@ -76,8 +78,10 @@ def test_preview_of_an_edition_and_unknown_ids(ready: Cli) -> None:
         assert web.client.get("/editions/42/preview").status_code == 404
         assert web.client.get("/editions/42/preview.html").status_code == 404
         assert web.client.get("/editions/nope/preview").status_code == 400
-        # Everything is in edition 1: the next edition has nothing in it.
-        assert web.client.get("/preview/next").status_code == 404
+        # Everything is in edition 1: the next edition has nothing in it, an empty state.
+        empty = web.client.get("/preview/next")
+        assert empty.status_code == 200 and "No new stories yet" in empty.text
+        assert web.client.get("/preview/next.html").status_code == 404
 
 
 def test_operator_routes_need_the_token_when_one_is_set(ready: Cli) -> None:

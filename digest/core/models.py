@@ -145,6 +145,10 @@ class Edition(Base):
     # readers on another day (see digest.delivery.variants).
     skipped_nothing_new: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     skipped_not_due: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Set by the operator on a draft: a subject instead of the generated one, and a
+    # Markdown intro above the first story (migration 0018).
+    subject: Mapped[str | None] = mapped_column(Text)
+    intro: Mapped[str | None] = mapped_column(Text)
 
     placements: Mapped[list[EditionStory]] = relationship(
         back_populates="edition", order_by="EditionStory.position"

@@ -141,6 +141,7 @@ class Settings(BaseSettings):
     bounce_interval_minutes: int = Field(default=10, ge=0, le=YEAR_MINUTES)
     # web: larger request bodies get 413
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
+    archive_noindex: bool = False  # ask search engines not to index the public archive
     allowed_hosts: str = ""  # Host names served besides loopback and BASE_URL's, comma-separated
     # POST /subscribe per client and hour, and per hour from all clients
     subscribe_limit_per_client: int = Field(default=10, ge=0, le=MANY)

@@ -32,7 +32,7 @@ from digest.delivery.sendable import (
     started_messages,
     variant_renderer,
 )
-from digest.editions import assemble
+from digest.editions import assemble, editor
 from digest.mail.check import CheckFailed, check_edition
 from digest.mail.message import (
     MessageFactory,
@@ -235,4 +235,5 @@ def change_edition(factory: sessionmaker[Session], ref: str, action: str) -> tup
             lifecycle.resume(s, edition_id)
         else:
             skipped = lifecycle.cancel(s, edition_id)
+            editor.release_stories(s, edition_id)  # unsent stories wait for the next edition
     return edition_id, skipped

@@ -12,6 +12,7 @@ from digest.core.errors import BadEditionRef, EditionNotFound
 from digest.core.models import MAX_ID, Delivery, Edition, EditionStory, Story
 from digest.core.status import DeliveryState
 from digest.render.edition import EditionView, story_views
+from digest.sources.formats.markdown import render_body
 
 
 def new_stories(session: Session) -> Sequence[Story]:
@@ -104,7 +105,10 @@ def view(session: Session, ref: str) -> EditionView:
 
 
 def view_of(edition: Edition) -> EditionView:
-    return EditionView(edition.id, edition.created_at, story_views(edition.stories))
+    intro = render_body(edition.intro) if edition.intro else None
+    return EditionView(
+        edition.id, edition.created_at, story_views(edition.stories), edition.subject, intro
+    )
 
 
 def list_editions(session: Session) -> list[tuple[Edition, int, dict[str, int]]]:

@@ -48,6 +48,9 @@ def run_clock(
     The signal sets ``stopping`` (a worker running beside the clock stops on it too).
     """
     trigger = make_trigger(settings)
+    # The clock says what it decided, one line each; APScheduler's own lines
+    # ("Added job", "Running job", "executed successfully") only on trouble.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BlockingScheduler(timezone=settings.timezone)
     stopping = stopping or threading.Event()
 

@@ -99,6 +99,7 @@ class Poller:
             backoff = self.editions.setdefault(edition_id, Backoff())
             if backoff.waiting():
                 continue
+            log.info("edition %s: sending", edition_id)
             try:
                 summary = service.send_edition(
                     self.settings,
@@ -115,6 +116,16 @@ class Poller:
                 self._failed(backoff, f"edition {edition_id}", exc, logged=True)
                 continue
             self.editions.pop(edition_id, None)
+            log.info(
+                "edition %s: %s after %.1f s: %s sent, %s failed, %s unknown%s",
+                edition_id,
+                summary.status or "stopped",
+                summary.elapsed,
+                summary.sent,
+                summary.failed,
+                summary.unknown,
+                f" ({summary.held_back})" if summary.held_back else "",
+            )
             self.on_summary(summary)
 
     def _failed(

@@ -42,6 +42,7 @@ RECIPIENT_FIELDS = ("unsubscribe_url", "preferences_url", "name", "topics")
 PREHEADER_PADDING = "\u034f\u200c\u00a0" * 80
 # Control characters and everything str.splitlines() breaks on: never valid inside a header.
 CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+INTRO_LIMIT = 1_000_000  # an intro is never cut (the editor bounds its length)
 URL_RE = re.compile(r"https?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]")
 
 
@@ -68,6 +69,8 @@ class EditionView:
     number: int | None
     date: datetime
     stories: tuple[StoryView, ...]
+    subject: str | None = None  # the operator's subject, instead of the generated one
+    intro: str | None = None  # sanitized HTML above the first story (from the intro's Markdown)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def make_environment(override_dir: Path | None = None) -> Environment:
     env.filters["wrap"] = wrap
     env.tests["http_url"] = is_http_url
     env.filters["body"] = body_of
+    env.filters["intro"] = intro_of
     return env
 
 
@@ -185,8 +189,15 @@ def body_of(story: StoryView, max_chars: int) -> Body:
     return story_body(story.body, max_chars, story.url, story.summary)
 
 
+def intro_of(edition: EditionView) -> Body:
+    """The edition's intro as HTML and plain text (empty when it has none), never cut."""
+    return story_body(edition.intro, INTRO_LIMIT, None)
+
+
 def subject_for(newsletter: str, edition: EditionView) -> str:
     """The subject line; control characters (never valid in a header) become spaces."""
+    if edition.subject:
+        return CONTROL_RE.sub(" ", edition.subject)
     number = f" #{edition.number}" if edition.number is not None else ""
     top = edition.stories[0].headline if edition.stories else "no stories"
     return CONTROL_RE.sub(" ", f"{newsletter}{number}: {top}")

@@ -23,6 +23,7 @@ from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
 from digest.web import (
     archive,
+    drafts,
     editions,
     feeds_pages,
     metrics,
@@ -129,6 +130,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
         return response
 
     app.include_router(preview.make_router(ctx))
+    app.include_router(drafts.make_router(ctx))  # before editions' /editions/{id}/{action}
     app.include_router(editions.make_router(ctx))
     app.include_router(archive.make_router(ctx))
     app.include_router(routes.make_router(ctx), prefix="/api")

@@ -4,12 +4,17 @@
 (``digest.render`` builds it from ``DIGEST_BASE_URL``). Only editions whose
 sending started (running, paused, finished) are public; drafts and cancelled
 editions answer 404. The page is the email's own HTML, filled in for no one
-in particular, under a sandbox CSP: story content never runs script.
+in particular, under a sandbox CSP: story content never runs script; its
+subscriber footer is replaced by one for the web (subscribe, other editions).
+Search engines may index the archive unless ``DIGEST_ARCHIVE_NOINDEX`` is true
+(then ``X-Robots-Tag: noindex`` and a ``noindex`` robots meta).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from html import escape
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Request
@@ -18,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.core.models import Edition
+from digest.core.settings import Settings
 from digest.core.status import EditionStatus
 from digest.editions import assemble
 from digest.render.edition import render_with, stored_render, subject_for
@@ -32,6 +38,13 @@ ARCHIVE_CSP = (
     "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'none'; base-uri 'none'"
 )
 FEED_SIZE = 50
+SUBSCRIBER_FOOTER = re.compile(r'<div class="subscriber-footer">.*?</div>', re.DOTALL)
+WEB_FOOTER = (
+    '<div class="web-footer">'
+    '<p style="margin:0 0 6px;">You are reading the web version of {newsletter}.</p>'
+    '<p style="margin:0 0 6px;"><a href="{subscribe}" style="color:#52606d;">Subscribe</a>'
+    ' · <a href="{archive}" style="color:#52606d;">Other editions</a></p></div>'
+)
 
 
 def public_editions(session: Session, limit: int | None = None) -> list[Edition]:
@@ -57,7 +70,8 @@ def web_html(ctx: WebContext, edition_id: int) -> str:
         rendered = stored_render(edition)
         if rendered is None:
             rendered = render_with(ctx.settings, assemble.view(s, str(edition_id)))
-    subscribe = f"{ctx.settings.base_url}/subscribe"
+    base = ctx.settings.base_url
+    subscribe = f"{base}/subscribe"
     html, _ = rendered.personalize(
         {
             "unsubscribe_url": subscribe,
@@ -66,7 +80,20 @@ def web_html(ctx: WebContext, edition_id: int) -> str:
             "topics": "everything",
         }
     )
-    return html
+    # The subscriber footer ("you subscribed", Unsubscribe, Preferences) is for readers of
+    # the email; the web version says what it is and links to subscribe and other editions.
+    # A render from a template without the marked footer keeps its footer, links made public.
+    footer = WEB_FOOTER.format(
+        newsletter=escape(ctx.settings.newsletter_name),
+        subscribe=escape(subscribe, quote=True),
+        archive=escape(f"{base}/archive", quote=True),
+    )
+    return SUBSCRIBER_FOOTER.sub(lambda _: footer, html, count=1)
+
+
+def robots_headers(settings: Settings) -> dict[str, str]:
+    """``X-Robots-Tag: noindex`` when DIGEST_ARCHIVE_NOINDEX asks for it; else nothing."""
+    return {"X-Robots-Tag": "noindex"} if settings.archive_noindex else {}
 
 
 def atom_feed(ctx: WebContext, items: list[tuple[Edition, str, str]]) -> bytes:
@@ -116,16 +143,26 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.get("/archive")
     def archive(request: Request) -> HTMLResponse:
-        return ctx.page(request, "archive.html", items=listing(None))
+        response = ctx.page(
+            request,
+            "archive.html",
+            items=listing(None),
+            robots="noindex" if ctx.settings.archive_noindex else "index, follow",
+        )
+        response.headers.update(robots_headers(ctx.settings))
+        return response
 
     @router.get("/archive/feed.xml")
     def feed() -> Response:
-        return Response(atom_feed(ctx, listing(FEED_SIZE)), media_type="application/atom+xml")
+        return Response(
+            atom_feed(ctx, listing(FEED_SIZE)),
+            media_type="application/atom+xml",
+            headers=robots_headers(ctx.settings),
+        )
 
     @router.get("/archive/{edition_id}")
     def archived(edition_id: int = EditionId) -> HTMLResponse:
-        return HTMLResponse(
-            web_html(ctx, edition_id), headers={"Content-Security-Policy": ARCHIVE_CSP}
-        )
+        headers = {"Content-Security-Policy": ARCHIVE_CSP, **robots_headers(ctx.settings)}
+        return HTMLResponse(web_html(ctx, edition_id), headers=headers)
 
     return router

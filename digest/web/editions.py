@@ -16,6 +16,7 @@ from digest.core.db import transaction
 from digest.core.errors import EditionError
 from digest.core.status import EditionStatus
 from digest.delivery import manual, service
+from digest.delivery.figures import audience_counts, edition_figures
 from digest.delivery.report import status_report
 from digest.editions import assemble
 from digest.processes.handoff import open_for_workers
@@ -48,6 +49,9 @@ def make_router(ctx: WebContext) -> APIRouter:
             edition = assemble.get(s, str(edition_id))
             report = status_report(s, edition)
             stories = [story.headline for story in edition.stories]
+            figures = edition_figures(s, edition) if edition.started_at else None
+            audience = audience_counts(s).total if edition.status == EditionStatus.DRAFT else 0
+            subject = edition.subject
         counts = report["deliveries"]
         total = sum(counts.values())
         done = total - sum(counts[k] for k in ("pending", "claimed", "sending"))
@@ -62,6 +66,9 @@ def make_router(ctx: WebContext) -> APIRouter:
             done=done,
             live=live,
             notice=notice,
+            figures=figures,
+            audience=audience,
+            subject=subject,
         )
 
     @router.get("/editions")

@@ -57,6 +57,13 @@ def status_for(exc: Exception) -> tuple[int, str]:
     return 500, "internal error"
 
 
+# Error pages use the app's own stylesheet (and nothing else), so they keep its layout.
+ERROR_CSP = (
+    "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
 def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
@@ -69,8 +76,13 @@ def error_response(
         return JSONResponse({"error": problem}, status_code=status, headers=headers)
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex">'
         '<link rel="stylesheet" href="/static/app.css">'
-        f"<title>{status}</title></head><body><main><h1>{status}</h1>"
+        f"<title>{status} · digest</title></head><body>"
+        '<header class="top"><nav aria-label="Site"><a href="/">Home</a>'
+        ' <a href="/archive">Archive</a></nav></header>'
+        f"<main><h1>{status}</h1>"
         f'<p class="error">{escape(problem)}</p>'
         + (
             '<form method="get" action="/login"><button>Log in</button></form>'
@@ -79,4 +91,6 @@ def error_response(
         )
         + '<p><a href="/">Home</a></p></main></body></html>'
     )
-    return HTMLResponse(html, status_code=status, headers=headers)
+    return HTMLResponse(
+        html, status_code=status, headers={"Content-Security-Policy": ERROR_CSP, **(headers or {})}
+    )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from digest.core.models import MAX_ID
 from digest.delivery import service
+from digest.editions import assemble
 from digest.mail.check import GMAIL_CLIP_BYTES, check_edition
 from digest.mail.message import SAMPLE_RECIPIENT, Recipient, parts_of
 from digest.web.context import WebContext
@@ -34,6 +35,8 @@ EMAIL_CSP = (
     "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'self'; base-uri 'none'"
 )
 DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
+# The email's "light dark" colour-scheme declarations (meta and CSS): light only.
+LIGHT_ONLY = re.compile(r"(?<=color-scheme\" content=\")light dark|(?<=color-scheme: )light dark")
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,12 @@ def build_preview(ctx: WebContext, ref: str, subscriber_id: int | None = None) -
 
 
 def email_html(html: str, dark: bool = False) -> HTMLResponse:
-    """The email's HTML under a sandbox CSP; ``dark`` applies its dark-mode CSS unconditionally."""
+    """The email's HTML under a sandbox CSP; ``dark`` applies its dark-mode CSS unconditionally,
+    otherwise it never applies (the light view stays light under a dark operating system)."""
     if dark:
         html = DARK_QUERY.sub("@media all", html)
+    else:
+        html = LIGHT_ONLY.sub("light", DARK_QUERY.sub("@media not all", html))
     return HTMLResponse(
         html, headers={"Content-Security-Policy": EMAIL_CSP, "Cache-Control": "no-store"}
     )
@@ -132,6 +138,10 @@ def make_router(ctx: WebContext) -> APIRouter:
 
     @router.get("/preview/next")
     def preview_next(request: Request, subscriber: int | None = SubscriberParam) -> Response:
+        with ctx.factory() as s:
+            waiting = assemble.new_stories(s)
+        if not waiting:  # an empty state, not an error: the menu links here at all times
+            return ctx.page(request, "preview_empty.html")
         return page(request, "next", "/preview/next", subscriber)
 
     @router.get("/preview/next.html")
