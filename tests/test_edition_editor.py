@@ -179,3 +179,41 @@ def test_send_confirmation_names_the_audience_and_the_check(ready: Cli, tmp_path
     assert "<td>daily</td><td>2</td>" in page and "<td>weekly</td><td>1</td>" in page
     assert "<td>rail</td><td>1</td>" in page and "<td>all topics</td><td>2</td>" in page
     assert "Pre-send check" in page and 'action="/editions/1/send"' in page
+
+
+def test_editor_subject_and_intro_reach_every_readers_own_digest(
+    ready: Cli, tmp_path: Path, captured: Captured
+) -> None:
+    for n, (story, tags) in enumerate(zip(STORIES, (["science"], ["arts"], []), strict=True)):
+        path = tmp_path / f"story{n}.json"
+        path.write_text(json.dumps({**story, "tags": tags}), encoding="utf-8")
+        ready("stories", "import", str(path))
+    ready("subscribers", "add", "scientist@example.com", "--topics", "science")
+    ready("subscribers", "add", "everyone@example.com")
+    ready("edition", "build")
+    with web_app(ready) as web:
+        saved = web.client.post(
+            "/editions/1/edit",
+            data={
+                "csrf": csrf(web.client, "/editions/1/edit"),
+                "subject": "Weekend special",
+                "intro": "Hello **readers**.",
+                **edit_form(story_ids(web.factory, 1), {}),
+            },
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303
+        sent = web.client.post(
+            "/editions/1/send", data={"csrf": csrf(web.client, "/editions/1/send")}
+        )
+        assert sent.status_code == 200
+    ready("worker", "--once")
+    texts = {}
+    for _, recipients, raw in captured.envelopes:
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert str(msg["Subject"]) == "Weekend special"
+        texts[recipients[0]] = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert sorted(texts) == ["everyone@example.com", "scientist@example.com"]
+    assert all("Hello readers." in text for text in texts.values())
+    assert "Bravo bridge" not in texts["scientist@example.com"]
+    assert "Bravo bridge" in texts["everyone@example.com"]

@@ -16,12 +16,10 @@ from digest.delivery.variants import RenderStories
 from digest.editions import assemble
 from digest.mail.message import from_render, prepare
 from digest.render.edition import (
-    EditionView,
     Rendered,
     make_environment,
     render_with,
     stored_render,
-    story_views,
 )
 from subscribers import service as subscribers
 
@@ -73,7 +71,6 @@ def variant_renderer(settings: Settings, edition: Edition) -> RenderStories:
     env = make_environment(settings.templates_dir)
 
     def render(stories: Sequence[Story]) -> Rendered:
-        view = EditionView(edition.id, edition.created_at, story_views(stories))
-        return render_with(settings, view, env=env)
+        return render_with(settings, assemble.view_of(edition, stories), env=env)
 
     return render

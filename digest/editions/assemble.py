@@ -104,11 +104,12 @@ def view(session: Session, ref: str) -> EditionView:
     return view_of(get(session, ref))
 
 
-def view_of(edition: Edition) -> EditionView:
+def view_of(edition: Edition, stories: Sequence[Story] | None = None) -> EditionView:
+    """The edition as templates see it; ``stories``: only those (a variant), in that order.
+    A subject and intro the operator set apply to every variant."""
     intro = render_body(edition.intro) if edition.intro else None
-    return EditionView(
-        edition.id, edition.created_at, story_views(edition.stories), edition.subject, intro
-    )
+    shown = edition.stories if stories is None else stories
+    return EditionView(edition.id, edition.created_at, story_views(shown), edition.subject, intro)
 
 
 def list_editions(session: Session) -> list[tuple[Edition, int, dict[str, int]]]:
