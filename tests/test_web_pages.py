@@ -24,6 +24,7 @@ def test_archive_web_version_has_its_own_footer_and_is_indexable(ready: Cli) -> 
     assert "Other editions" in page.text and "/archive" in page.text
     assert "you subscribed to it" not in page.text and "Unsubscribe" not in page.text
     assert "Preferences" not in page.text
+    assert "Your topics" not in page.text and "Change them" not in page.text
     assert "X-Robots-Tag" not in page.headers and "X-Robots-Tag" not in listing.headers
     assert '<meta name="robots" content="index, follow">' in listing.text
 

@@ -39,6 +39,7 @@ ARCHIVE_CSP = (
 )
 FEED_SIZE = 50
 SUBSCRIBER_FOOTER = re.compile(r'<div class="subscriber-footer">.*?</div>', re.DOTALL)
+READER_TOPICS = re.compile(r'<p class="reader-topics".*?</p>', re.DOTALL)
 WEB_FOOTER = (
     '<div class="web-footer">'
     '<p style="margin:0 0 6px;">You are reading the web version of {newsletter}.</p>'
@@ -88,6 +89,8 @@ def web_html(ctx: WebContext, edition_id: int) -> str:
         subscribe=escape(subscribe, quote=True),
         archive=escape(f"{base}/archive", quote=True),
     )
+    # Nor is the reader's "Your topics … Change them" line: the web version has no reader.
+    html = READER_TOPICS.sub("", html, count=1)
     return SUBSCRIBER_FOOTER.sub(lambda _: footer, html, count=1)
 
 
