@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from axe_core import find_or_fetch, violations
 from conftest import ON_CI, Captured, Cli
+from test_pages_browser import PAGES
 from test_web_browser import served
 
 from subscribers.tokens import make_token
@@ -156,14 +157,7 @@ def console_pages(console: Cli, base: str) -> list[str]:
         "/archive",
         "/archive/1",
         "/editions/999",
-        "/subscribers",
-        "/subscribers/1",
-        "/subscribers/1/erase",
-        "/stories",
-        "/stories/1",
-        "/feeds",
-        "/schedule",
-        "/api/docs",
+        *PAGES,  # subscribers, stories, feeds, schedule, API reference
         "/login",
         "/subscribe",
         f"/preferences/{make_token(key, 'preferences', 1)}",
