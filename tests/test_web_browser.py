@@ -7,15 +7,17 @@ var/test-artifacts/.
 
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from conftest import REFERENCE_STORY, Captured, Cli
 from sqlalchemy import func, select
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
@@ -24,7 +26,6 @@ from digest.core.db import make_engine, session_factory
 from digest.core.models import Edition
 from digest.core.status import EditionStatus
 from digest.processes.sink import free_port
-from digest.web.app import create_app
 from subscribers.models import Subscriber
 from subscribers.tokens import make_token
 
@@ -33,25 +34,42 @@ HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["
 
 @contextmanager
 def served(cli: Cli) -> Iterator[tuple[str, Any]]:
-    """The app on a real uvicorn server on 127.0.0.1 (in a thread), and its session factory."""
+    """A real `digest serve` on 127.0.0.1 (a process of its own, the operator's command),
+    and a session factory on its database."""
     settings = cli.settings()
     engine = make_engine(settings.effective_database_url)
-    factory = session_factory(engine)
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, factory), host="127.0.0.1", port=port, log_level="warning"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+        env={**os.environ, **cli.env},
+        cwd=cli.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                _, err = server.communicate()
+                output = err.decode()[-2000:]
+                raise AssertionError(f"digest serve did not start: {output}") from None
+            time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", factory
+        yield base, session_factory(engine)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        assert server.stderr is not None
+        server.stderr.close()
         engine.dispose()
 
 
