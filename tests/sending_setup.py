@@ -57,7 +57,7 @@ class Edition:
 
     def start(self) -> None:
         with transaction(self.factory) as s:
-            lifecycle.start(s, assemble.get(s, str(self.id)), "localhost")
+            lifecycle.start(s, assemble.get(s, str(self.id)), "localhost", signing_key=b"k")
 
     def manager(self, transport: Transport, options: DeliveryOptions = FAST) -> DeliveryManager:
         with self.factory() as s:
