@@ -121,18 +121,15 @@ def events_of(session: Session, key: bytes, result: Returned) -> list[bounces.Ev
     named = {read_verp_tag(key, tag) for tag in result.verp_tokens}
     named |= {read_message_id(key, mid) for mid in result.message_ids}
     pairs = sorted(pair for pair in named if pair is not None)
-    rows: Sequence[tuple[int, int, str]] = []
+    rows: list[tuple[int, int, str]] = []
     if pairs:
-        rows = (
-            session.execute(
-                select(Delivery.id, Delivery.subscriber_id, Subscriber.email)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(tuple_(Delivery.edition_id, Delivery.subscriber_id).in_(pairs))
-                .order_by(Delivery.id)
-            )
-            .tuples()
-            .all()
+        found = session.execute(
+            select(Delivery.id, Delivery.subscriber_id, Subscriber.email)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(tuple_(Delivery.edition_id, Delivery.subscriber_id).in_(pairs))
+            .order_by(Delivery.id)
         )
+        rows = [(d, s, e) for d, s, e in found]
     failures = {f.address.lower(): f for f in result.failures}
     events = []
     for delivery_id, subscriber_id, email in rows:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.core.paths import builtin_templates
 from digest.core.settings import Settings
-from digest.web import archive, editions, metrics, preview
+from digest.web import archive, editions, inbound, metrics, preview
 from digest.web import subscribe as subscriber_pages
 from digest.web.access import SESSION_COOKIE
 from digest.web.api import routes
@@ -124,5 +124,6 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(archive.make_router(ctx))
     app.include_router(routes.make_router(ctx), prefix="/api")
     app.include_router(metrics.make_router(ctx))
+    app.include_router(inbound.make_router(ctx))
     app.include_router(subscriber_pages.make_router(settings, factory))
     return app

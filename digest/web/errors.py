@@ -58,7 +58,7 @@ def status_for(exc: Exception) -> tuple[int, str]:
 
 
 def wants_json(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+    return path == "/api" or path.startswith(("/api/", "/inbound/"))
 
 
 def error_response(

@@ -1,0 +1,165 @@
+"""The bounce policy end to end: a real send through aiosmtpd with VERP return paths,
+returned mail built from what arrived, `digest bounces scan` of a Maildir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Captured, Cli
+from returned_mail import (
+    BOUNCE_ADDRESS,
+    UNSIGNED,
+    UNSUBSCRIBE_TO,
+    auto_reply,
+    complaint,
+    dsn,
+    ids,
+    put_in_maildir,
+    qmail,
+    reference_edition,
+    send_edition,
+    sent_messages,
+    statuses,
+    unsubscribe_mail,
+)
+from sqlalchemy import create_engine, func, select
+
+from digest.core.models import BounceEvent
+from digest.mail.return_path import read_verp_tag
+
+KEY = b"test-secret"  # the test CLI's DIGEST_SECRET_KEY
+READERS = [f"r{i}@example.net" for i in range(1, 10)]
+
+
+@pytest.fixture
+def policy_cli(ready: Cli, tmp_path: Path) -> Cli:
+    ready.env |= {
+        "DIGEST_BOUNCE_ADDRESS": BOUNCE_ADDRESS,
+        "DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO,
+        "DIGEST_FROM": "The Digest <digest@news.example.org>",
+        "DIGEST_BOUNCE_MAILBOX": f"maildir://{tmp_path / 'Maildir'}",
+    }
+    for address in READERS:
+        ready("subscribers", "add", address)
+    return ready
+
+
+def event_count(cli: Cli) -> int:
+    engine = create_engine(cli.env["DIGEST_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(BounceEvent)) or 0
+    finally:
+        engine.dispose()
+
+
+def returned(cli: Cli, captured: Captured) -> list[bytes]:
+    """One report per case, about the messages of edition 1."""
+    sent = sent_messages(captured)
+    r = {i: sent[address] for i, address in enumerate(READERS, 1)}
+    forged = r[6].mail_from.replace(r[6].mail_from.split("-")[-1].split("@")[0], "a" * 16)
+    return [
+        dsn(r[1], "5.1.1"),  # hard, to its VERP address: bounced
+        dsn(r[2], "4.2.2"),  # one soft bounce: not yet
+        complaint(r[3]),  # complaint quoting the signed Message-ID: complained
+        qmail(r[4].to, r[4].headers, "4"),  # free text + a Message-ID that verifies: bounced
+        unsubscribe_mail(r[5].to),  # mail to the mailto: unsubscribed
+        dsn(r[6], "5.1.1", to=forged),  # a forged VERP token: nothing
+        auto_reply(r[7]),  # ignored
+        qmail(r[8].to, "Subject: x\n", "8"),  # free text only: stored unverified, nothing
+        qmail(r[9].to, f"Message-ID: {UNSIGNED.format(edition=1, subscriber=9)}\n", "9"),
+    ]
+
+
+def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers(
+    policy_cli: Cli, captured: Captured, tmp_path: Path
+) -> None:
+    reference_edition(policy_cli)
+    by_id = ids(policy_cli)
+    for mail_from, rcpts, _ in captured.envelopes:
+        local, _, domain = mail_from.partition("@")
+        assert domain == "news.example.org" and local.startswith("bounces+")
+        assert read_verp_tag(KEY, local.split("+", 1)[1]) == (1, by_id[rcpts[0]])
+
+    put_in_maildir(tmp_path / "Maildir", returned(policy_cli, captured))
+    out = policy_cli("bounces", "scan").output
+    assert out.splitlines()[-1].endswith(
+        "9 messages: 5 hard, 1 soft, 1 complaint, 1 auto-reply, 1 unsubscribe-request; "
+        f"subscribers: 2 bounced, 1 complained, 1 unsubscribed; moved to {tmp_path}/Maildir/.processed"
+    )
+    assert statuses(policy_cli) == {
+        "r1@example.net": "bounced",
+        "r2@example.net": "active",
+        "r3@example.net": "complained",
+        "r4@example.net": "bounced",
+        "r5@example.net": "unsubscribed",
+        "r6@example.net": "active",
+        "r7@example.net": "active",
+        "r8@example.net": "active",
+        "r9@example.net": "active",
+    }
+    stored = event_count(policy_cli)
+    assert stored == 8  # r1 … r5; r6 (forged token), r8 and r9 unverified; the auto-reply none
+
+    # The same mail again (a second copy in the mailbox): stored once, nothing changes.
+    put_in_maildir(tmp_path / "Maildir", returned(policy_cli, captured))
+    again = policy_cli("bounces", "scan").output
+    assert "subscribers: none changed" in again
+    assert event_count(policy_cli) == stored
+
+    status = policy_cli("status", "1").output
+    assert "  returned: 3 bounced, 1 complaints" in status  # r1, r2 (soft), r4; r3
+    data = json.loads(policy_cli("status", "1", "--json").output)
+    assert data["returned"] == {"bounces": 3, "complaints": 1}
+
+
+def test_bounce_policy_without_bounce_address_mail_from_is_the_from_address(
+    ready: Cli, captured: Captured
+) -> None:
+    ready.env["DIGEST_FROM"] = "The Digest <digest@news.example.org>"
+    ready("subscribers", "add", "one@example.net")
+    reference_edition(ready)
+    assert [mail_from for mail_from, _, _ in captured.envelopes] == ["digest@news.example.org"]
+
+
+def test_bounce_policy_soft_bounces_count_to_the_limit_and_a_clean_delivery_resets(
+    policy_cli: Cli, captured: Captured, tmp_path: Path, story_dir: Path
+) -> None:
+    policy_cli.env["DIGEST_SOFT_BOUNCE_LIMIT"] = "2"
+    reader = READERS[0]
+    box = tmp_path / "in"
+    box.mkdir()
+
+    def soft_bounce_latest(edition: int) -> None:
+        sent = sent_messages(captured)[reader]
+        path = box / f"soft-{edition}.eml"
+        path.write_bytes(dsn(sent, "4.2.2", serial=str(edition)))
+        policy_cli("bounces", "import", str(path))
+
+    send_edition(policy_cli, story_dir, 1)
+    soft_bounce_latest(1)
+    send_edition(policy_cli, story_dir, 2)  # sent, never bounced: the count starts again
+    send_edition(policy_cli, story_dir, 3)
+    soft_bounce_latest(3)
+    assert statuses(policy_cli)[reader] == "active"  # 2 soft bounces, but a clean one between
+    send_edition(policy_cli, story_dir, 4)
+    soft_bounce_latest(4)
+    assert statuses(policy_cli)[reader] == "bounced"
+    assert statuses(policy_cli)[READERS[1]] == "active"
+
+
+def test_bounce_policy_same_delivery_soft_bouncing_twice_counts_once(
+    policy_cli: Cli, captured: Captured, tmp_path: Path
+) -> None:
+    policy_cli.env["DIGEST_SOFT_BOUNCE_LIMIT"] = "2"
+    reference_edition(policy_cli)
+    sent = sent_messages(captured)[READERS[0]]
+    files = []
+    for serial in ("a", "b", "c"):  # "still trying" three times about one message
+        path = tmp_path / f"{serial}.eml"
+        path.write_bytes(dsn(sent, "4.4.1", serial=serial))
+        files.append(str(path))
+    policy_cli("bounces", "import", *files)
+    assert statuses(policy_cli)[READERS[0]] == "active"
