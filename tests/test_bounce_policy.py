@@ -87,7 +87,8 @@ def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers
     out = policy_cli("bounces", "scan").output
     assert out.splitlines()[-1].endswith(
         "9 messages: 5 hard, 1 soft, 1 complaint, 1 auto-reply, 1 unsubscribe-request; "
-        f"subscribers: 2 bounced, 1 complained, 1 unsubscribed; moved to {tmp_path}/Maildir/.processed"
+        "subscribers: 2 bounced, 1 complained, 1 unsubscribed; "
+        f"moved to {tmp_path}/Maildir/.processed"
     )
     assert statuses(policy_cli) == {
         "r1@example.net": "bounced",

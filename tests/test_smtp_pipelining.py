@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from conftest import Cli
-from sqlalchemy import select
 from sending_setup import edition_with
 from smtp_faults import FaultPlan
+from sqlalchemy import select
 
 from digest.delivery.manager import DeliveryOptions
 from digest.mail.return_path import read_verp_tag

@@ -123,13 +123,13 @@ def events_of(session: Session, key: bytes, result: Returned) -> list[bounces.Ev
     pairs = sorted(pair for pair in named if pair is not None)
     rows: list[tuple[int, int, str]] = []
     if pairs:
-        found = session.execute(
+        result_rows = session.execute(
             select(Delivery.id, Delivery.subscriber_id, Subscriber.email)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(tuple_(Delivery.edition_id, Delivery.subscriber_id).in_(pairs))
             .order_by(Delivery.id)
         )
-        rows = [(d, s, e) for d, s, e in found]
+        rows = [(d, s, e) for d, s, e in result_rows]
     failures = {f.address.lower(): f for f in result.failures}
     events = []
     for delivery_id, subscriber_id, email in rows:
