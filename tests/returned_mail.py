@@ -23,6 +23,18 @@ BOUNCE_ADDRESS = f"bounces@{DOMAIN}"
 UNSUBSCRIBE_TO = f"unsubscribe@{DOMAIN}"
 # The form Message-IDs had before they were signed: anyone could compute one.
 UNSIGNED = "<digest.{edition}.{subscriber}.0123456789ab@" + DOMAIN + ">"
+READERS = [f"r{i}@example.net" for i in range(1, 10)]  # one case each (``returned``)
+AS_THE_POLICY_SAYS = {
+    "r1@example.net": "bounced",
+    "r2@example.net": "active",
+    "r3@example.net": "complained",
+    "r4@example.net": "bounced",
+    "r5@example.net": "unsubscribed",
+    "r6@example.net": "active",
+    "r7@example.net": "active",
+    "r8@example.net": "active",
+    "r9@example.net": "active",
+}
 
 
 @dataclass(frozen=True)
@@ -187,3 +199,21 @@ def reference_edition(cli: Cli) -> None:
     cli("stories", "import", str(REFERENCE_STORY))
     cli("edition", "build")
     cli("send", "1")
+
+
+def returned(captured: Captured) -> list[bytes]:
+    """One report per case, about the messages of edition 1."""
+    sent = sent_messages(captured)
+    r = {i: sent[address] for i, address in enumerate(READERS, 1)}
+    forged = r[6].mail_from.replace(r[6].mail_from.split("-")[-1].split("@")[0], "a" * 16)
+    return [
+        dsn(r[1], "5.1.1"),  # hard, to its VERP address: bounced
+        dsn(r[2], "4.2.2"),  # one soft bounce: not yet
+        complaint(r[3]),  # complaint quoting the signed Message-ID: complained
+        qmail(r[4].to, r[4].headers, "4"),  # free text + a Message-ID that verifies: bounced
+        unsubscribe_mail(r[5].to),  # mail to the mailto: unsubscribed
+        dsn(r[6], "5.1.1", to=forged),  # a forged VERP token: nothing
+        auto_reply(r[7]),  # ignored
+        qmail(r[8].to, "Subject: x\n", "8"),  # free text only: stored unverified, nothing
+        qmail(r[9].to, f"Message-ID: {UNSIGNED.format(edition=1, subscriber=9)}\n", "9"),
+    ]

@@ -9,20 +9,18 @@ from pathlib import Path
 import pytest
 from conftest import Captured, Cli
 from returned_mail import (
+    AS_THE_POLICY_SAYS,
     BOUNCE_ADDRESS,
-    UNSIGNED,
+    READERS,
     UNSUBSCRIBE_TO,
-    auto_reply,
-    complaint,
     dsn,
     ids,
     put_in_maildir,
-    qmail,
     reference_edition,
+    returned,
     send_edition,
     sent_messages,
     statuses,
-    unsubscribe_mail,
 )
 from sqlalchemy import create_engine, func, select
 
@@ -30,7 +28,6 @@ from digest.core.models import BounceEvent
 from digest.mail.return_path import read_verp_tag
 
 KEY = b"test-secret"  # the test CLI's DIGEST_SECRET_KEY
-READERS = [f"r{i}@example.net" for i in range(1, 10)]
 
 
 @pytest.fixture
@@ -55,24 +52,6 @@ def event_count(cli: Cli) -> int:
         engine.dispose()
 
 
-def returned(cli: Cli, captured: Captured) -> list[bytes]:
-    """One report per case, about the messages of edition 1."""
-    sent = sent_messages(captured)
-    r = {i: sent[address] for i, address in enumerate(READERS, 1)}
-    forged = r[6].mail_from.replace(r[6].mail_from.split("-")[-1].split("@")[0], "a" * 16)
-    return [
-        dsn(r[1], "5.1.1"),  # hard, to its VERP address: bounced
-        dsn(r[2], "4.2.2"),  # one soft bounce: not yet
-        complaint(r[3]),  # complaint quoting the signed Message-ID: complained
-        qmail(r[4].to, r[4].headers, "4"),  # free text + a Message-ID that verifies: bounced
-        unsubscribe_mail(r[5].to),  # mail to the mailto: unsubscribed
-        dsn(r[6], "5.1.1", to=forged),  # a forged VERP token: nothing
-        auto_reply(r[7]),  # ignored
-        qmail(r[8].to, "Subject: x\n", "8"),  # free text only: stored unverified, nothing
-        qmail(r[9].to, f"Message-ID: {UNSIGNED.format(edition=1, subscriber=9)}\n", "9"),
-    ]
-
-
 def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers(
     policy_cli: Cli, captured: Captured, tmp_path: Path
 ) -> None:
@@ -83,29 +62,19 @@ def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers
         assert domain == "news.example.org" and local.startswith("bounces+")
         assert read_verp_tag(KEY, local.split("+", 1)[1]) == (1, by_id[rcpts[0]])
 
-    put_in_maildir(tmp_path / "Maildir", returned(policy_cli, captured))
+    put_in_maildir(tmp_path / "Maildir", returned(captured))
     out = policy_cli("bounces", "scan").output
     assert out.splitlines()[-1].endswith(
         "9 messages: 5 hard, 1 soft, 1 complaint, 1 auto-reply, 1 unsubscribe-request; "
         "subscribers: 2 bounced, 1 complained, 1 unsubscribed; "
         f"moved to {tmp_path}/Maildir/.processed"
     )
-    assert statuses(policy_cli) == {
-        "r1@example.net": "bounced",
-        "r2@example.net": "active",
-        "r3@example.net": "complained",
-        "r4@example.net": "bounced",
-        "r5@example.net": "unsubscribed",
-        "r6@example.net": "active",
-        "r7@example.net": "active",
-        "r8@example.net": "active",
-        "r9@example.net": "active",
-    }
+    assert statuses(policy_cli) == AS_THE_POLICY_SAYS
     stored = event_count(policy_cli)
     assert stored == 8  # r1 … r5; r6 (forged token), r8 and r9 unverified; the auto-reply none
 
     # The same mail again (a second copy in the mailbox): stored once, nothing changes.
-    put_in_maildir(tmp_path / "Maildir", returned(policy_cli, captured))
+    put_in_maildir(tmp_path / "Maildir", returned(captured))
     again = policy_cli("bounces", "scan").output
     assert "subscribers: none changed" in again
     assert event_count(policy_cli) == stored
