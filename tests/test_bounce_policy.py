@@ -84,6 +84,19 @@ def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers
     data = json.loads(policy_cli("status", "1", "--json").output)
     assert data["returned"] == {"bounces": 3, "complaints": 1}
 
+    exported = json.loads(policy_cli("subscribers", "export", "--format", "json").output)
+    returned_mail = {r["email"]: r["returned_mail"] for r in exported}
+    assert [
+        (e["kind"], e["status"], e["verified"], e["edition"])
+        for e in returned_mail["r1@example.net"]
+    ] == [("hard", "5.1.1", True, 1)]
+    assert [(e["kind"], e["verified"], e["edition"]) for e in returned_mail["r8@example.net"]] == [
+        ("hard", False, None)
+    ]
+    assert returned_mail["r7@example.net"] == []  # the auto-reply
+    csv_header = policy_cli("subscribers", "export").output.splitlines()[0]
+    assert "returned_mail" not in csv_header  # the CSV stays what imports back
+
 
 def test_bounce_policy_without_bounce_address_mail_from_is_the_from_address(
     ready: Cli, captured: Captured

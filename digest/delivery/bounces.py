@@ -156,3 +156,26 @@ def apply(session: Session, event: Event, policy: Policy, now: datetime) -> str 
         return None
     transition(subscriber, SubscriberStatus(wanted), now)
     return wanted
+
+
+def events_by_subscriber(session: Session) -> dict[int, list[dict[str, object]]]:
+    """Every stored event, JSON-ready, per subscriber id (oldest first): what the JSON
+    export shows as each subscriber's ``returned_mail``."""
+    query = (
+        select(BounceEvent, Delivery.edition_id)
+        .outerjoin(Delivery, Delivery.id == BounceEvent.delivery_id)
+        .order_by(BounceEvent.received_at, BounceEvent.id)
+    )
+    found: dict[int, list[dict[str, object]]] = {}
+    for event, edition_id in session.execute(query):
+        found.setdefault(event.subscriber_id, []).append(
+            {
+                "kind": event.kind,
+                "status": event.status,
+                "diagnostic": event.diagnostic,
+                "verified": event.verified,
+                "edition": edition_id,
+                "received_at": event.received_at.isoformat(),
+            }
+        )
+    return found
