@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
+from digest.core.models import BounceEvent
 from subscribers.addresses import (
     check_address,
     check_name,
@@ -199,6 +200,10 @@ def erase(session: Session, address: str) -> None:
     sub.attributes = {}
     sub.topics = []  # what someone reads says something about them
     sub.erased_at = now
+    # Returned mail keeps its kind and time; its text quotes the address.
+    session.execute(
+        update(BounceEvent).where(BounceEvent.subscriber_id == sub.id).values(diagnostic="")
+    )
     session.flush()
 
 

@@ -30,6 +30,18 @@ from digest.mail.return_path import read_verp_tag
 KEY = b"test-secret"  # the test CLI's DIGEST_SECRET_KEY
 
 
+def events_of(cli: Cli, subscriber_id: int) -> list[tuple[str, str]]:
+    engine = create_engine(cli.env["DIGEST_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            query = select(BounceEvent.kind, BounceEvent.diagnostic).where(
+                BounceEvent.subscriber_id == subscriber_id
+            )
+            return [(kind, diagnostic) for kind, diagnostic in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def policy_cli(ready: Cli, tmp_path: Path) -> Cli:
     ready.env |= {
@@ -96,6 +108,10 @@ def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers
     assert returned_mail["r7@example.net"] == []  # the auto-reply
     csv_header = policy_cli("subscribers", "export").output.splitlines()[0]
     assert "returned_mail" not in csv_header  # the CSV stays what imports back
+
+    assert "mailbox trouble" in events_of(policy_cli, by_id["r1@example.net"])[0][1]
+    policy_cli("subscribers", "erase", "r1@example.net", "--yes")
+    assert events_of(policy_cli, by_id["r1@example.net"]) == [("hard", "")]  # text quoted it
 
 
 def test_bounce_policy_without_bounce_address_mail_from_is_the_from_address(
