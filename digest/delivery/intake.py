@@ -138,13 +138,14 @@ def events_of(session: Session, key: bytes, result: Returned) -> list[bounces.Ev
         status = own.status if own else result.status
         diagnostic = own.diagnostic if own else result.diagnostic
         events.append(bounces.Event(subscriber_id, delivery_id, kind, status, diagnostic, True))
-    verified = {event.subscriber_id for event in events}
+    # The rest was only read from the report's text: stored for a subscriber, never acted on.
+    seen = {event.subscriber_id for event in events}
     for failure in failures.values():
         found = _subscriber(session, failure.address)
-        if found is not None and found.id not in verified:
+        if found is not None and found.id not in seen:
             event = bounces.Event(found.id, None, failure.kind, failure.status, failure.diagnostic)
             events.append(event)
-            verified.add(found.id)
+            seen.add(found.id)
     return events
 
 
