@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, select
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
 from digest.core.errors import SubscriberError
-from digest.core.models import Delivery
+from digest.core.models import BounceEvent, Delivery
 from subscribers.addresses import (
     check_address,
     check_name,
@@ -263,6 +263,10 @@ def erase(session: Session, address: str) -> None:
     sub.attributes = {}
     sub.topics = []  # what someone reads says something about them
     sub.erased_at = now
+    # Returned mail keeps its kind and time; its text quotes the address.
+    session.execute(
+        update(BounceEvent).where(BounceEvent.subscriber_id == sub.id).values(diagnostic="")
+    )
     session.flush()
 
 

@@ -1,22 +1,24 @@
 """Returned mail as it arrives, one kind each, about messages digest sent.
 
 Each sample names the delivery it is about by our own Message-ID (what
-``digest.mail.message.message_id`` builds), the way real reports carry it.
+``digest.mail.return_path.message_id`` builds, signed with ``KEY``: the test
+CLI's DIGEST_SECRET_KEY), the way real reports carry it.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from digest.mail.message import message_id
+from digest.mail.return_path import message_id
 
 DOMAIN = "news.example.org"
 BOUNCE_TO = "bounces@news.example.org"
 UNSUBSCRIBE_TO = "unsubscribe@news.example.org"
+KEY = b"test-secret"
 
 
 def ours(edition: int, subscriber: int) -> str:
-    return message_id(edition, subscriber, DOMAIN)
+    return message_id(KEY, edition, subscriber, DOMAIN)
 
 
 def _crlf(text: str) -> bytes:

@@ -57,7 +57,12 @@ class Edition:
 
     def start(self) -> None:
         with transaction(self.factory) as s:
-            lifecycle.start(s, assemble.get(s, str(self.id)), "localhost")
+            lifecycle.start(
+                s,
+                assemble.get(s, str(self.id)),
+                "localhost",
+                signing_key=self.settings.signing_key(),
+            )
 
     def manager(self, transport: Transport, options: DeliveryOptions = FAST) -> DeliveryManager:
         with self.factory() as s:

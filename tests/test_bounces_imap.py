@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 from bounce_samples import SAMPLES, UNSUBSCRIBE_TO
-from conftest import Cli
+from conftest import Captured, Cli
 from imap_server import ImapServer, folder_messages, imap_server, running_imap  # noqa: F401
+from returned_mail import (
+    AS_THE_POLICY_SAYS,
+    BOUNCE_ADDRESS,
+    READERS,
+    reference_edition,
+    returned,
+    statuses,
+)
 
 
 def deliver(server: ImapServer, names: list[str]) -> None:
@@ -20,10 +28,12 @@ def deliver(server: ImapServer, names: list[str]) -> None:
 
 
 def bounces_cli(tmp_path: Path, mailbox: str, **env: str) -> Cli:
-    return Cli(
+    cli = Cli(
         {"DIGEST_BOUNCE_MAILBOX": mailbox, "DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO, **env},
         tmp_path,
     )
+    cli("init")
+    return cli
 
 
 def test_bounces_scan_imaps_reports_kinds_and_moves_to_processed(
@@ -44,7 +54,7 @@ def test_bounces_scan_imaps_reports_kinds_and_moves_to_processed(
         "6: not-a-bounce",
         f"imaps://bounces:***@127.0.0.1:{imap_server.imaps_port}/INBOX: 6 messages: 2 hard, "
         "1 complaint, 1 auto-reply, 1 unsubscribe-request, 1 not-a-bounce; "
-        "moved to folder Processed",
+        "subscribers: none changed; moved to folder Processed",
     ]
     assert folder_messages(imap_server, "INBOX") == []
     processed = folder_messages(imap_server, "Processed")
@@ -121,3 +131,42 @@ def test_bounces_scan_imap_without_move_copies_and_expunges(tmp_path: Path) -> N
         assert len(processed) == 2
         assert all(b"\\Seen" in flags and b"\\Deleted" not in flags for flags, _ in processed)
         assert cli("bounces", "scan").output.endswith("/INBOX: nothing new\n")
+
+
+def test_bounces_scan_imaps_applies_the_policy_to_mail_about_a_real_send(
+    imap_server: ImapServer,  # noqa: F811
+    ready: Cli,
+    captured: Captured,
+) -> None:
+    ready.env |= {
+        "DIGEST_BOUNCE_ADDRESS": BOUNCE_ADDRESS,
+        "DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO,
+        "DIGEST_FROM": "The Digest <digest@news.example.org>",
+        "DIGEST_BOUNCE_MAILBOX": imap_server.url(),
+        "SSL_CERT_FILE": str(imap_server.cafile),
+    }
+    for address in READERS:
+        ready("subscribers", "add", address)
+    reference_edition(ready)
+    assert all(mail_from.startswith("bounces+1-") for mail_from, _, _ in captured.envelopes)
+    reports = returned(captured)
+    client = imap_server.client()
+    try:
+        for data in reports:
+            client.append("INBOX", None, None, data)
+    finally:
+        client.logout()
+
+    first = ready("bounces", "scan").output
+    assert "subscribers: 2 bounced, 1 complained, 1 unsubscribed" in first
+    assert statuses(ready) == AS_THE_POLICY_SAYS  # auto-reply and forged token: no change
+
+    client = imap_server.client()
+    try:
+        for data in reports:  # the same mail once more
+            client.append("INBOX", None, None, data)
+    finally:
+        client.logout()
+    second = ready("bounces", "scan").output
+    assert "9 messages" in second and "subscribers: none changed" in second
+    assert statuses(ready) == AS_THE_POLICY_SAYS

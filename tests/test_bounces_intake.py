@@ -10,7 +10,10 @@ import pytest
 from bounce_samples import SAMPLES, UNSUBSCRIBE_TO
 from conftest import Cli
 
-SUMMARY = "6 messages: 2 hard, 1 complaint, 1 auto-reply, 1 unsubscribe-request, 1 not-a-bounce"
+SUMMARY = (
+    "6 messages: 2 hard, 1 complaint, 1 auto-reply, 1 unsubscribe-request, 1 not-a-bounce; "
+    "subscribers: none changed"  # none of these addresses is a subscriber here
+)
 KIND_LINES = [
     "hard ada@example.net grace@example.net 5.1.1",
     "complaint lin@example.com",
@@ -23,6 +26,7 @@ KIND_LINES = [
 
 def scan(tmp_path: Path, url: str, ok: bool = True) -> list[str]:
     env = {"DIGEST_BOUNCE_MAILBOX": url, "DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO}
+    Cli(env, tmp_path)("init")
     result = Cli(env, tmp_path)("bounces", "scan", ok=ok)
     return result.output.splitlines() + ([f"exit {result.exit_code}"] if not ok else [])
 
@@ -97,9 +101,9 @@ def test_bounces_import_handles_files_and_leaves_them(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(make())
         files.append(str(tmp_path / name))
 
-    result = Cli({"DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO}, tmp_path)(
-        "bounces", "import", *files
-    )
+    cli = Cli({"DIGEST_UNSUBSCRIBE_MAILTO": UNSUBSCRIBE_TO}, tmp_path)
+    cli("init")
+    result = cli("bounces", "import", *files)
 
     assert result.output.splitlines() == [
         *(f"{f}: {line}" for f, line in zip(files, KIND_LINES, strict=True)),
@@ -134,26 +138,33 @@ def test_bounces_scan_unusable_mailbox_is_one_line(tmp_path: Path, url: str, exp
 
 
 def test_bounces_clock_job_scans_the_mailbox_and_logs_one_line(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from digest.core.db import make_engine, session_factory
     from digest.core.settings import load_settings
     from digest.processes.bounce_job import scan_bounces, wanted
 
+    monkeypatch.chdir(tmp_path)
+    Cli({}, tmp_path)("init")
     path = tmp_path / "Maildir"
     make_maildir(path)
     settings = load_settings(bounce_mailbox=f"maildir://{path}", unsubscribe_mailto=UNSUBSCRIBE_TO)
+    engine = make_engine(settings.effective_database_url)
+    settings.load_signing_key(engine)
+    factory = session_factory(engine)
     assert wanted(settings)
     assert not wanted(load_settings(bounce_mailbox=f"maildir://{path}", bounce_interval_minutes=0))
     assert not wanted(load_settings())
 
     caplog.set_level("INFO", logger="digest.clock")
-    assert scan_bounces(settings) is True
+    assert scan_bounces(settings, factory) is True
     assert len(mailbox.Maildir(path, create=False)) == 0
     assert caplog.messages == [f"bounces scanned: maildir://{path}: {SUMMARY}"]
 
     caplog.clear()
     broken = load_settings(bounce_mailbox=f"maildir://{tmp_path}/gone")
-    assert scan_bounces(broken) is False  # the clock carries on
+    assert scan_bounces(broken, factory) is False  # the clock carries on
+    engine.dispose()
     assert caplog.messages == [
         f"bounce scan failed: maildir://{tmp_path}/gone: not a Maildir (needs new/, cur/ and tmp/)"
     ]

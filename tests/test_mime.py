@@ -96,7 +96,9 @@ def test_mime_message_id_is_deterministic_per_edition_and_subscriber() -> None:
     first = parse(fixed_factory().build(RECIPIENTS[0]))["Message-ID"]
     again = parse(fixed_factory().build(RECIPIENTS[0]))["Message-ID"]
     other = parse(fixed_factory().build(RECIPIENTS[1]))["Message-ID"]
-    assert first == again == message_id(42, 1, "news.example.org")
+    assert (
+        first == again == message_id(fixed_factory().options.signing_key, 42, 1, "news.example.org")
+    )
     assert first != other
     assert first.endswith("@news.example.org>")
 

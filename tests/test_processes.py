@@ -64,7 +64,9 @@ def test_worker_once_sends_pending_deliveries_of_a_running_edition(
     engine = make_engine(settings.effective_database_url)
     try:
         with transaction(session_factory(engine)) as s:
-            lifecycle.start(s, assemble.get(s, "1"), "localhost")
+            lifecycle.start(
+                s, assemble.get(s, "1"), "localhost", signing_key=settings.signing_key()
+            )
     finally:
         engine.dispose()
     assert "running" in ready("status", "1").output

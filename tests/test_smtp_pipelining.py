@@ -20,12 +20,15 @@ import pytest
 from conftest import Cli
 from sending_setup import edition_with
 from smtp_faults import FaultPlan
+from sqlalchemy import select
 
 from digest.delivery.manager import DeliveryOptions
+from digest.mail.return_path import read_verp_tag
 from digest.processes.sink import free_port
 from digest.transports.base import NotSent, Rejected, Unknown, Unsendable
 from digest.transports.envelope import dot_stuffed
 from digest.transports.smtp import SmtpTarget, SmtpTransport
+from subscribers.models import Subscriber
 
 
 @dataclass
@@ -48,6 +51,7 @@ class PipeServer(FaultPlan):
     connections: int = 0
     order: list[str] = field(default_factory=list)  # recipients accepted, in order
     stray: list[bytes] = field(default_factory=list)  # lines of a DATA the client never ended
+    mail_from: dict[str, str] = field(default_factory=dict)  # recipient -> its MAIL FROM
 
     async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -60,7 +64,7 @@ class PipeServer(FaultPlan):
                 if verb == b"EHLO":
                     writer.write(b"250-pipe.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
                 elif verb == b"MAIL":
-                    ok, ahead = await self.transaction(reader, writer)
+                    ok, ahead = await self.transaction(reader, writer, line)
                     if not ok:
                         return
                 elif verb == b"QUIT":
@@ -75,13 +79,14 @@ class PipeServer(FaultPlan):
             writer.close()
 
     async def transaction(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mail: bytes
     ) -> tuple[bool, bytes | None]:
         """One pipelined group: (False when the connection is to be dropped, a line read ahead)."""
         rcpt = await reader.readline()
         data = await reader.readline()
         assert rcpt.upper().startswith(b"RCPT TO:<") and data.upper() == b"DATA\r\n"
         address = rcpt[9:].split(b">")[0].decode()
+        self.mail_from[address] = mail[10:].split(b">")[0].lstrip(b"<").decode()
         self.groups += 1
         if self.mail_421 > 0:
             self.mail_421 -= 1
@@ -242,6 +247,21 @@ def test_pipelined_faults_end_in_the_right_state_per_recipient(cli: Cli, pipe: P
         # What arrived is the message as built, dot-stuffing undone by the server.
         parsed = message_from_bytes(pipe.bodies[e[0]])
         assert parsed["To"] is not None and e[0] in parsed["To"]
+
+
+def test_pipelined_next_envelope_carries_its_own_verp_sender(cli: Cli, pipe: PipeServer) -> None:
+    pipe.lookahead = 0.2  # counts the envelopes written behind a final dot
+    with edition_with(cli, 5, bounce_address="bounces@example.org") as ed:
+        ed.start()
+        transport = SmtpTransport(SmtpTarget("smtp", "127.0.0.1", pipe.port), timeout=5.0)
+        ed.send(transport, DeliveryOptions(connections=1, claim_batch=5))
+        assert pipe.announced == 4  # every next envelope rode behind the previous dot
+        key = ed.settings.signing_key()
+        with ed.factory() as s:
+            by_email = {sub.email: sub.id for sub in s.scalars(select(Subscriber))}
+        for address in ed.emails:
+            local = pipe.mail_from[address].split("@")[0]
+            assert read_verp_tag(key, local.split("+", 1)[1]) == (1, by_email[address])
 
 
 # -- the next envelope behind the final dot (``then``) ------------------------

@@ -19,8 +19,9 @@ FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_ty
 def bounces() -> None:
     """Read returned mail: bounces, complaints, auto-replies and unsubscribe requests.
 
-    For now the results are only counted per kind: no subscriber changes and
-    nothing is stored (see "Returned mail" in the README).
+    Verified bounces and complaints (a signed VERP tag or Message-ID) mark the
+    subscriber bounced or complained; unsubscribe requests unsubscribe; every
+    event is stored once (see "Returned mail" in the README).
     """
 
 
@@ -51,7 +52,7 @@ def bounces_scan(app: App) -> None:
     """
     from digest.delivery import intake
 
-    scanned = intake.scan(app.settings)
+    scanned = intake.scan(app.settings, lambda: app.factory)
     moved = f"; moved to {scanned.moved_to}" if scanned.summary.parsed else ""
     _report(scanned.summary, f"{scanned.mailbox}: ", moved)
 
@@ -67,7 +68,8 @@ def bounces_import(app: App, files: tuple[Path, ...]) -> None:
     """
     from digest.delivery import intake
 
-    _report(intake.import_files(app.settings, list(files)))
+    parsed = intake.parse_files(app.settings, list(files))  # every file read before any is handled
+    _report(intake.handle(app.settings, app.factory, parsed))
 
 
 @bounces.command("parse")

@@ -291,7 +291,7 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
     With no REF: the schedule (next slot, last run of each clock job and its
     outcome) and the latest edition.
     """
-    from digest.delivery.report import forced_line, skipped_line, status_report
+    from digest.delivery.report import forced_line, returned_line, skipped_line, status_report
     from digest.editions import assemble
     from digest.processes.clock import describe_schedule
 
@@ -330,9 +330,9 @@ def status(app: App, ref: str | None, as_json: bool) -> None:
         click.echo(f"  waiting: {data['waiting']}")
     if data["variants"] > 1:
         click.echo(f"  {data['variants']} variants (story subsets), each rendered once")
-    skipped = skipped_line(data)
-    if skipped:
-        click.echo(f"  {skipped}")
+    for extra in (skipped_line(data), returned_line(data)):
+        if extra:
+            click.echo(f"  {extra}")
     forced = forced_line(data)
     if forced:
         click.echo(f"  {forced}")

@@ -174,13 +174,23 @@ STATUS_CHOICE = click.Choice([s.value for s in SubscriberStatus])
 def subscribers_export(app: App, status: str | None, fmt: str, output: Path | None) -> None:
     """Export subscribers with every field (status included); the CSV imports back as is.
 
+    The JSON export also lists each subscriber's returned mail (bounces,
+    complaints, unsubscribe requests) under "returned_mail".
+
     CSV cells a spreadsheet would run as a formula (starting with =, +, -, @,
     tab or CR) get a leading ' so they show as text; the import takes it off.
     """
-    from subscribers import csv_export
+    from subscribers import csv_export, service
 
     with app.factory() as s:
-        records = csv_export.export_records(s, SubscriberStatus(status) if status else None)
+        chosen = service.list_subscribers(s, SubscriberStatus(status) if status else None)
+        records = [csv_export.export_record(sub) for sub in chosen]
+        if fmt == "json":  # the CSV stays what imports back; JSON also shows returned mail
+            from digest.delivery.bounces import events_by_subscriber
+
+            events = events_by_subscriber(s)
+            for sub, record in zip(chosen, records, strict=True):
+                record["returned_mail"] = events.get(sub.id, [])
     if output is not None:
         with output.open("w", encoding="utf-8", newline="") as fh:
             _write(records, fmt, fh)

@@ -239,6 +239,25 @@ class Delivery(Base):
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("edition_variants.id"), index=True)
 
 
+class BounceEvent(Base):
+    """One piece of returned mail about one subscriber: a bounce, a complaint or an
+    unsubscribe request, with the delivery it came from when a signed mark named it."""
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (UniqueConstraint("source_key", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str | None] = mapped_column(String(20))
+    diagnostic: Mapped[str] = mapped_column(Text, default="")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)  # a signed mark named it
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # sha256 of the message's own Message-ID (else of its bytes): read twice, stored once
+    source_key: Mapped[str] = mapped_column(String(64))
+
+
 class ClockRun(Base):
     __tablename__ = "clock_runs"
 

@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     bounce_mailbox: str = ""
     # the clock scans it this often; 0 = never
     bounce_interval_minutes: int = Field(default=10, ge=0, le=YEAR_MINUTES)
+    bounce_address: str = ""  # VERP return path local+TOKEN@domain; empty: the From address
+    soft_bounce_limit: int = Field(default=3, ge=1, le=1000)
+    soft_bounce_days: int = Field(default=14, ge=1, le=3650)
+    inbound_secret: str = ""  # Bearer secret of POST /inbound/mail; empty: the route is 404
     # web: larger request bodies get 413
     web_max_body_bytes: int = Field(default=5_000_000, ge=1024, le=MAX_BYTES)
     archive_noindex: bool = False  # ask search engines not to index the public archive
@@ -268,6 +272,15 @@ class Settings(BaseSettings):
             raise ValueError(f"not an ASCII address like unsubscribe@example.com: {value!r}")
         return value
 
+    @field_validator("bounce_address")
+    @classmethod
+    def _check_bounce_address(cls, value: str) -> str:
+        if value and (not _ASCII_ADDRESS.fullmatch(value) or "+" in value.split("@")[0]):
+            raise ValueError(
+                f"not an ASCII address without '+' like bounces@example.org: {value!r}"
+            )
+        return value
+
     @field_validator("dkim_selector", "dkim_domain")
     @classmethod
     def _check_dns_label(cls, value: str) -> str:
@@ -354,7 +367,7 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets hidden, for display."""
         data = self.model_dump()
-        for key in ("secret_key", "admin_token", "dkim_key"):
+        for key in ("secret_key", "admin_token", "dkim_key", "inbound_secret"):
             if data.get(key):
                 data[key] = "***"
         for key in ("database_url", "smtp_url", "bounce_mailbox"):

@@ -21,7 +21,7 @@ from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatu
 from digest.delivery import variants
 from digest.delivery.claims import rows_updated
 from digest.editions.slots import local_instant
-from digest.mail.message import message_id
+from digest.mail.return_path import message_id
 from digest.render.edition import Rendered, render_columns
 
 DELIVERIES: Any = Delivery.__table__
@@ -40,6 +40,7 @@ def start(
     render: variants.RenderStories | None = None,
     weekly_day: int = 0,
     slot: datetime | None = None,
+    signing_key: bytes,
 ) -> bool:
     """Move a draft edition to running and create a row per reader it has stories for, once.
 
@@ -54,7 +55,7 @@ def start(
     (``slot``, or ``local_slot``, else now) is not on ``weekly_day``. With
     ``local_slot`` (a wall-clock time) each row waits until that time in its
     subscriber's zone (``default_zone`` when unset). Returns True when this
-    call started the edition.
+    call started the edition. Message-IDs are signed with ``signing_key``.
     """
     values: dict[str, Any] = {"status": EditionStatus.RUNNING, "started_at": utcnow()}
     if rendered is not None:
@@ -101,7 +102,7 @@ def start(
                     "edition_id": edition.id,
                     "subscriber_id": sid,
                     "state": DeliveryState.PENDING,
-                    "message_id": message_id(edition.id, sid, domain),
+                    "message_id": message_id(signing_key, edition.id, sid, domain),
                     "attempts": 0,
                     "updated_at": now,
                     "not_before": waits.get(sid),

@@ -256,7 +256,7 @@ class DeliveryManager:
 
     def _send_claim(self, claim: claims.Claim, on_sent: OnSent | None) -> None:
         rows = claim.rows
-        sender = self.messages.sender.addr_spec
+        sender_of = self.messages.envelope_sender  # VERP: each message its own return path
         previous: Outcome | None = None  # the last message's outcome, not yet written
         i = 0
         try:
@@ -285,8 +285,8 @@ class DeliveryManager:
                 # not be `sending` yet; it is before any byte of its message is written.
                 then = None
                 if self._pipeline and i < len(rows) and not self._halt.is_set():
-                    then = (sender, rows[i].envelope)
-                previous, fatal = self._deliver(r, sender, message, then)
+                    then = (sender_of(rows[i].subscriber_id), rows[i].envelope)
+                previous, fatal = self._deliver(r, sender_of(r.subscriber_id), message, then)
                 if on_sent:
                     on_sent(1)
                 if fatal is not None:

@@ -47,7 +47,9 @@ def test_send(
     messages = prepare_edition(settings, view, stored, edition_id, test_send=True)
     data = messages.build(recipient)
     try:
-        transport.send(messages.sender.addr_spec, wire_address(recipient.email), data)
+        transport.send(
+            messages.envelope_sender(recipient.subscriber_id), wire_address(recipient.email), data
+        )
     except SendFailure as exc:
         raise DeliveryError(settings.smtp_url.split("@")[-1], f"test send refused: {exc}") from None
     finally:

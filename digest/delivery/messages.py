@@ -52,6 +52,10 @@ class EditionMessages:
                 found = self._by_variant[variant_id] = self._load(variant_id)
             return found
 
+    def envelope_sender(self, subscriber_id: int) -> str:
+        """MAIL FROM for this subscriber's message (the same for every variant)."""
+        return self.whole.envelope_sender(subscriber_id)
+
     def build(self, recipient: Recipient, variant_id: int | None = None) -> bytes:
         return self.for_variant(variant_id).build(recipient)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from digest.core.db import utcnow
-from digest.core.models import Delivery, Edition, EditionVariant
+from digest.core.models import BounceEvent, Delivery, Edition, EditionVariant
 from digest.core.status import OPEN_DELIVERY_STATES, DeliveryState, EditionStatus
 from digest.delivery import hourly, lifecycle, workers
 from subscribers.models import Subscriber
@@ -71,6 +71,7 @@ def status_report(
         "skipped_nothing_new": edition.skipped_nothing_new or 0,
         "skipped_not_due": edition.skipped_not_due or 0,
         "variants": variant_count(session, edition.id),
+        "returned": returned_counts(session, [edition.id]).get(edition.id, empty_returned()),
         "check_forced": edition.check_forced,
         "check_problems": list(edition.check_problems or []),
         "last_errors": [
@@ -78,6 +79,42 @@ def status_report(
             for email, state, error in last
         ],
     }
+
+
+def empty_returned() -> dict[str, int]:
+    return {"bounces": 0, "complaints": 0}
+
+
+def returned_counts(
+    session: Session, edition_ids: list[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """Per edition: its deliveries that bounced (hard or soft) and that drew a complaint,
+    as named by verified returned mail (each delivery counted once per figure).
+    ``edition_ids`` None: every edition that has any; editions with none are left out."""
+    figure = case(
+        (BounceEvent.kind.in_(["hard", "soft"]), "bounces"),
+        (BounceEvent.kind == "complaint", "complaints"),
+    )
+    query = (
+        select(Delivery.edition_id, figure, func.count(func.distinct(BounceEvent.delivery_id)))
+        .join(Delivery, Delivery.id == BounceEvent.delivery_id)
+        .where(BounceEvent.verified.is_(True), figure.is_not(None))
+        .group_by(Delivery.edition_id, figure)
+    )
+    if edition_ids is not None:
+        query = query.where(Delivery.edition_id.in_(edition_ids))
+    found: dict[int, dict[str, int]] = {}
+    for edition_id, name, n in session.execute(query):
+        found.setdefault(edition_id, empty_returned())[name] = n
+    return found
+
+
+def returned_line(report: dict[str, Any]) -> str | None:
+    """The one line counting an edition's bounces and complaints, or None."""
+    returned = report.get("returned") or {}
+    if not (returned.get("bounces") or returned.get("complaints")):
+        return None
+    return f"returned: {returned['bounces']} bounced, {returned['complaints']} complaints"
 
 
 def variant_count(session: Session, edition_id: int) -> int:

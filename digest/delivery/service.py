@@ -139,6 +139,7 @@ def open_send(
                 render=variant_renderer(settings, edition),
                 weekly_day=settings.weekly_day,
                 slot=slot,
+                signing_key=settings.signing_key(),
             )
             messages = EditionMessages(whole, settings, factory)
             if not started:  # another sender started it first: build from its render

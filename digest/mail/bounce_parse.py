@@ -22,6 +22,7 @@ from email.utils import getaddresses, parseaddr
 
 from digest.mail import bounce_text
 from digest.mail.bounce_text import header
+from digest.mail.return_path import MESSAGE_ID
 
 HARD = "hard"
 SOFT = "soft"
@@ -31,8 +32,9 @@ UNSUBSCRIBE_REQUEST = "unsubscribe-request"
 NOT_A_BOUNCE = "not-a-bounce"
 KINDS = (HARD, SOFT, COMPLAINT, AUTO_REPLY, UNSUBSCRIBE_REQUEST, NOT_A_BOUNCE)
 
-# What digest.mail.message.message_id() builds: <digest.EDITION.SUBSCRIBER.HASH@domain>.
-OUR_MESSAGE_ID = re.compile(r"<digest\.(\d+)\.(\d+)\.([0-9a-f]{12,})@[^<>\s]+>", re.I)
+# What digest.mail.return_path.message_id() builds: <digest.EDITION.SUBSCRIBER.MARK@domain>;
+# whether the MARK verifies is the policy's question (it holds the key).
+OUR_MESSAGE_ID = MESSAGE_ID
 RETURNED_TYPES = ("text/rfc822-headers", "message/rfc822-headers")  # headers only
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -84,13 +86,13 @@ class Returned:
 
     @property
     def deliveries(self) -> list[tuple[int, int]]:
-        """(edition id, subscriber id) of each of our Message-IDs found."""
+        """(edition id, subscriber id) each of our Message-IDs found names (unverified)."""
         found = [delivery_of(mid) for mid in self.message_ids]
         return [delivery for delivery in found if delivery is not None]
 
 
 def delivery_of(message_id: str) -> tuple[int, int] | None:
-    """The (edition, subscriber) a Message-ID of ours names, or None for any other."""
+    """The (edition, subscriber) a Message-ID in our form names (unverified), or None."""
     match = OUR_MESSAGE_ID.fullmatch(message_id.strip())
     return (int(match.group(1)), int(match.group(2))) if match else None
 

@@ -23,6 +23,7 @@ from digest.core.db import utcnow
 from digest.core.errors import ConfigError, RenderError, SubscriberError
 from digest.mail.dkim import DkimSigner
 from digest.mail.mime import HeaderValueError, MessageTemplate, check_header_value, format_address
+from digest.mail.return_path import message_id, verp_address
 from digest.render.edition import EditionView, Rendered, render_with
 from subscribers.addresses import wire_address
 from subscribers.tokens import make_token
@@ -54,12 +55,6 @@ def topics_label(topics: Sequence[str]) -> str:
     return ", ".join(topics) if topics else "everything"
 
 
-def message_id(edition_id: int, subscriber_id: int, domain: str) -> str:
-    """The same Message-ID every time for one (edition, subscriber): resends are recognisable."""
-    digest = hashlib.sha256(f"{edition_id}:{subscriber_id}:{domain}".encode()).hexdigest()[:12]
-    return f"<digest.{edition_id}.{subscriber_id}.{digest}@{domain}>"
-
-
 @dataclass(frozen=True)
 class MailOptions:
     """Everything about the message that comes from settings rather than the edition."""
@@ -71,6 +66,7 @@ class MailOptions:
     unsubscribe_mailto: str = ""
     feedback_id: str = ""
     dkim: DkimSigner | None = None
+    bounce_address: str = ""  # DIGEST_BOUNCE_ADDRESS: VERP return paths when set
 
     @property
     def domain(self) -> str:
@@ -92,6 +88,7 @@ class MailOptions:
             list_id=settings.list_id or f"{settings.newsletter_name} <digest.{domain}>",
             unsubscribe_mailto=settings.unsubscribe_mailto,
             feedback_id=settings.feedback_id,
+            bounce_address=settings.bounce_address,
             dkim=DkimSigner.from_settings(settings, domain),
         )
 
@@ -125,7 +122,17 @@ class MessageFactory:
     def message_id(self, recipient: Recipient) -> str:
         if self.test_token is not None:
             return f"<digest.test.{self.edition_id}.{self.test_token}@{self.domain}>"
-        return message_id(self.edition_id, recipient.subscriber_id, self.domain)
+        key = self.options.signing_key
+        return message_id(key, self.edition_id, recipient.subscriber_id, self.domain)
+
+    def envelope_sender(self, subscriber_id: int) -> str:
+        """MAIL FROM of this subscriber's message: its VERP address, else the From address."""
+        bounce = self.options.bounce_address
+        if not bounce:
+            return self.sender.addr_spec
+        if self.test_token is not None:
+            return bounce  # a test send names no delivery
+        return verp_address(bounce, self.options.signing_key, self.edition_id, subscriber_id)
 
     def _token(self, purpose: str, recipient: Recipient) -> str:
         key = self.options.signing_key

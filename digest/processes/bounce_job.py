@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from digest.core.errors import DigestError
 from digest.core.settings import Settings
 from digest.delivery import intake
@@ -18,10 +20,10 @@ def wanted(settings: Settings) -> bool:
     return bool(settings.bounce_mailbox) and settings.bounce_interval_minutes > 0
 
 
-def scan_bounces(settings: Settings) -> bool:
+def scan_bounces(settings: Settings, factory: sessionmaker[Session]) -> bool:
     """Scan the bounce mailbox once; False (and an error line) when it could not be read."""
     try:
-        scanned = intake.scan(settings)
+        scanned = intake.scan(settings, lambda: factory)
     except DigestError as exc:
         log.error("bounce scan failed: %s", exc)
         return False

@@ -102,7 +102,7 @@ def run_clock(
 
     if bounce_job.wanted(settings):
         scheduler.add_job(
-            lambda: bounce_job.scan_bounces(settings),
+            lambda: bounce_job.scan_bounces(settings, factory),
             IntervalTrigger(minutes=settings.bounce_interval_minutes),
             id=bounce_job.BOUNCES_JOB,
             coalesce=True,

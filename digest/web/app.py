@@ -26,6 +26,7 @@ from digest.web import (
     drafts,
     editions,
     feeds_pages,
+    inbound,
     metrics,
     preview,
     schedule_page,
@@ -135,6 +136,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session]) -> FastAPI:
     app.include_router(archive.make_router(ctx))
     app.include_router(routes.make_router(ctx), prefix="/api")
     app.include_router(metrics.make_router(ctx))
+    app.include_router(inbound.make_router(ctx))
     app.include_router(subscriber_pages.make_router(settings, factory))
     app.include_router(subscribers_pages.make_router(ctx))
     app.include_router(feeds_pages.make_router(ctx))

@@ -65,7 +65,7 @@ ERROR_CSP = (
 
 
 def wants_json(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+    return path == "/api" or path.startswith(("/api/", "/inbound/"))
 
 
 def error_response(

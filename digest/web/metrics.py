@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from digest.core.models import Delivery, Edition, EditionStory, Story
 from digest.core.status import DeliveryState, EditionStatus
+from digest.delivery.report import returned_counts
 from digest.web.context import WebContext
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,6 +43,7 @@ def metrics_text(session: Session) -> str:
     )
     last_sent = session.scalar(select(func.max(Delivery.sent_at)))
     last = max(_timestamp(finished), _timestamp(last_sent))
+    returned = sorted(returned_counts(session).items())
     lines = [
         *_family("digest_stories_total", "gauge", "Stories stored.", [("", stories)]),
         *_family("digest_stories_new", "gauge", "Stories in no edition yet.", [("", new)]),
@@ -56,6 +58,18 @@ def metrics_text(session: Session) -> str:
             "gauge",
             "Delivery ledger rows by state.",
             [(f'{{state="{s.value}"}}', n) for s, n in by_state.items()],
+        ),
+        *_family(
+            "digest_edition_bounces",
+            "gauge",
+            "Deliveries of an edition that bounced, from verified returned mail.",
+            [(f'{{edition="{e}"}}', n["bounces"]) for e, n in returned],
+        ),
+        *_family(
+            "digest_edition_complaints",
+            "gauge",
+            "Deliveries of an edition that drew a complaint, from verified returned mail.",
+            [(f'{{edition="{e}"}}', n["complaints"]) for e, n in returned],
         ),
         *_family(
             "digest_last_successful_send_timestamp_seconds",

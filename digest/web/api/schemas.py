@@ -140,6 +140,11 @@ class LastError(BaseModel):
     error: str
 
 
+class Returned(BaseModel):
+    bounces: int = Field(0, description="Deliveries that bounced (hard or soft).")
+    complaints: int = Field(0, description="Deliveries that drew a complaint.")
+
+
 class EditionProgress(BaseModel):
     """How far the sending of an edition has got: deliveries by state, rate, ETA, last errors."""
 
@@ -159,6 +164,10 @@ class EditionProgress(BaseModel):
     skipped_nothing_new: int = Field(0, description="Active subscribers with no story in it.")
     skipped_not_due: int = Field(0, description="Weekly readers not due at its slot.")
     variants: int = Field(0, description="Story subsets its deliveries are built from.")
+    returned: Returned = Field(
+        default_factory=lambda: Returned(bounces=0, complaints=0),
+        description="Its deliveries named by verified returned mail.",
+    )
     last_errors: list[LastError]
 
 
