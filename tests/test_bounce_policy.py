@@ -23,6 +23,7 @@ from returned_mail import (
     statuses,
 )
 from sqlalchemy import create_engine, func, select
+from subscriber_web import web_app
 
 from digest.core.models import BounceEvent
 from digest.mail.return_path import read_verp_tag
@@ -95,6 +96,9 @@ def test_bounce_policy_verp_send_then_scan_marks_exactly_the_policys_subscribers
     assert "  returned: 3 bounced, 1 complaints" in status  # r1, r2 (soft), r4; r3
     data = json.loads(policy_cli("status", "1", "--json").output)
     assert data["returned"] == {"bounces": 3, "complaints": 1}
+    with web_app(policy_cli) as web:
+        page = web.client.get("/editions/1").text
+    assert "<dt>Bounced</dt><dd>3</dd>" in page and "<dt>Complaints</dt><dd>1</dd>" in page
 
     exported = json.loads(policy_cli("subscribers", "export", "--format", "json").output)
     returned_mail = {r["email"]: r["returned_mail"] for r in exported}

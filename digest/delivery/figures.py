@@ -5,7 +5,10 @@ before leaving: a subscriber counts for edition E when E was sent to them,
 they unsubscribed after that, and no later edition reached them before they
 left. Nothing records which email's link was used, so this is the honest
 reading of the ledger: the edition in the reader's inbox when they left.
-``bounced`` counts this edition's hard refusals (a 5xx reply).
+``bounced`` counts this edition's deliveries refused with a 5xx reply while sending
+plus those that verified returned mail names as bounced later (a refused delivery
+was never accepted, so it is never also bounced by mail); ``complaints`` those that
+drew a spam complaint.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from digest.core.models import Delivery, Edition
 from digest.core.status import DeliveryState
-from digest.delivery import lifecycle
+from digest.delivery import lifecycle, report
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
 
@@ -32,6 +35,7 @@ class EditionFigures:
     failed: int
     unknown: int
     bounced: int
+    complaints: int
     unsubscribed: int
 
     @property
@@ -89,6 +93,7 @@ def edition_figures(session: Session, edition: Edition) -> EditionFigures:
             Delivery.reply_code >= 500,
         )
     )
+    returned = report.returned_counts(session, [edition.id]).get(edition.id, {})
     return EditionFigures(
         subject=edition.rendered_subject,
         started_at=edition.started_at,
@@ -96,7 +101,8 @@ def edition_figures(session: Session, edition: Edition) -> EditionFigures:
         sent=counts.get(DeliveryState.SENT, 0),
         failed=counts.get(DeliveryState.FAILED, 0),
         unknown=counts.get(DeliveryState.UNKNOWN, 0),
-        bounced=int(bounced or 0),
+        bounced=int(bounced or 0) + returned.get("bounces", 0),
+        complaints=returned.get("complaints", 0),
         unsubscribed=unsubscribed_after(session, edition.id),
     )
 
