@@ -181,6 +181,23 @@ def test_send_confirmation_names_the_audience_and_the_check(ready: Cli, tmp_path
     assert "Pre-send check" in page and 'action="/editions/1/send"' in page
 
 
+def test_send_confirmation_shows_a_size_warning_without_asking_to_force(
+    ready: Cli, tmp_path: Path
+) -> None:
+    # 'é' goes out as 6 bytes of quoted-printable: an HTML part between 90 and 102 KB.
+    bullets = "".join(f"- Bullet {i} {'é' * 200}\n" for i in range(70))
+    (tmp_path / "accents.txt").write_text(f"Accents\nA story.\n{bullets}", encoding="utf-8")
+    ready("stories", "import", str(tmp_path / "accents.txt"))
+    ready("subscribers", "add", "reader@example.com")
+    ready("edition", "build")
+    with web_app(ready) as web:
+        page = web.client.get("/editions/1/send").text
+    assert "The check found no problems." in page
+    assert "1 warning, which does not stop the send:" in page
+    assert "close to where Gmail clips (about 102 KB); keep it under 90 KB" in page
+    assert ">Send to 1</button>" in page and "Send anyway" not in page
+
+
 def test_editor_subject_and_intro_reach_every_readers_own_digest(
     ready: Cli, tmp_path: Path, captured: Captured
 ) -> None:

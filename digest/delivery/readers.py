@@ -25,7 +25,7 @@ from digest.delivery.sendable import (
     started_messages,
 )
 from digest.editions import assemble
-from digest.mail.check import CheckFailed, check_edition
+from digest.mail.check import CheckFailed, blocking, check_edition
 from digest.mail.message import SAMPLE_RECIPIENT, MessageFactory, Recipient, prepare
 from digest.render.edition import EditionView, story_views, subject_for
 from subscribers import service as subscribers
@@ -109,7 +109,7 @@ def dry_run(
         if edition is None or edition.status == EditionStatus.DRAFT:
             view = assemble.view(s, "next") if edition is None else assemble.view_of(edition)
             messages = prepare(settings, view, edition_id)
-            problems = check_edition(settings, view, edition_id, messages)
+            problems = blocking(check_edition(settings, view, edition_id, messages))
             if problems and not force:
                 raise CheckFailed(edition_id, problems)
             refuse_without_subscribers(s, edition_id)

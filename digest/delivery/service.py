@@ -11,6 +11,7 @@ reader's own preview.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from digest.delivery.sendable import (
     variant_renderer,
 )
 from digest.editions import assemble, editor
-from digest.mail.check import CheckFailed, check_edition
+from digest.mail.check import CheckFailed, blocking, check_edition, warnings
 from digest.mail.message import (
     MessageFactory,
     prepare,
@@ -42,6 +43,8 @@ from digest.mail.message import (
 from digest.mail.preflight import preflight
 from digest.render.edition import EditionView, Rendered, stored_render
 from digest.transports.base import Transport
+
+log = logging.getLogger("digest.delivery")
 
 
 def send_edition(
@@ -124,7 +127,10 @@ def open_send(
             view = assemble.view_of(edition)
             # Render and check before opening the ledger: a failure leaves the edition a draft.
             whole = prepare(settings, view, edition.id)
-            problems = check_edition(settings, view, edition.id, whole)
+            findings = check_edition(settings, view, edition.id, whole)
+            for warning in warnings(findings):
+                log.warning("edition %s: warning: %s", edition.id, warning)
+            problems = blocking(findings)
             if problems and not force:
                 raise CheckFailed(edition.id, problems)
             refuse_without_subscribers(s, edition.id)

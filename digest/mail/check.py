@@ -1,7 +1,9 @@
 """The pre-send check: what would make a digest clipped, inaccessible or undeliverable.
 
 ``check_factory`` builds one sample message through the real sending path and
-returns one line per problem (an empty list means it may go out).
+returns one line per finding (an empty list means it may go out). A finding
+that starts with ``WARNING`` is reported but does not stop a send; the others
+(``blocking``) do, unless the send is forced.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from digest.render.edition import EditionView
 
 # Gmail clips HTML larger than about 102 KB, hiding the footer and its unsubscribe link.
 # It counts the part as it arrives (quoted-printable), so that is what is measured, and
-# the check speaks up from 90 KB: a subscriber's longer name or links must not tip it over.
+# the check warns from 90 KB (a subscriber's longer name or links must not tip it over)
+# and refuses from 102 KB.
 GMAIL_CLIP_BYTES = 102 * 1024
 GMAIL_WARN_BYTES = 90 * 1024
+# A finding that starts with this is a warning: reported, but it does not stop a send.
+WARNING = "warning: "
 LINK_ATTRIBUTES = {"a": "href", "img": "src", "link": "href"}
 
 
@@ -78,10 +83,15 @@ def check_factory(messages: MessageFactory, probe: MessageFactory | None = None)
     text, html = (p.get_content() for p in parts)
 
     size = encoded_size(parts[1])
-    if size >= GMAIL_WARN_BYTES:
+    if size >= GMAIL_CLIP_BYTES:
         problems.append(
             f"HTML part is {size / 1024:.0f} KB as sent (quoted-printable): Gmail clips"
             " from about 102 KB, hiding the unsubscribe link; keep it under 90 KB"
+        )
+    elif size >= GMAIL_WARN_BYTES:
+        problems.append(
+            f"{WARNING}HTML part is {size / 1024:.0f} KB as sent (quoted-printable), close"
+            " to where Gmail clips (about 102 KB); keep it under 90 KB"
         )
     links = _Links()
     links.feed(html)
@@ -112,6 +122,16 @@ def check_factory(messages: MessageFactory, probe: MessageFactory | None = None)
         if not parsed.get(name):
             problems.append(f"{name} header missing")
     return problems
+
+
+def blocking(findings: list[str]) -> list[str]:
+    """The findings that stop a send (without --force): all but the warnings."""
+    return [f for f in findings if not f.startswith(WARNING)]
+
+
+def warnings(findings: list[str]) -> list[str]:
+    """The warnings among the findings, without their prefix."""
+    return [f.removeprefix(WARNING) for f in findings if f.startswith(WARNING)]
 
 
 def encoded_size(part: Message) -> int:

@@ -17,6 +17,7 @@ from digest.core.errors import DigestError, EditionError
 from digest.core.status import EditionStatus
 from digest.delivery.figures import audience_counts
 from digest.editions import assemble, editor
+from digest.mail.check import blocking, warnings
 from digest.web.context import WebContext
 from digest.web.preview import EditionId, build_preview
 
@@ -93,7 +94,8 @@ def make_router(ctx: WebContext) -> APIRouter:
             edition_id=edition_id,
             subject=preview.subject,
             audience=audience,
-            problems=preview.problems,
+            problems=blocking(preview.problems),
+            warnings=warnings(preview.problems),
         )
 
     return router
