@@ -4,6 +4,7 @@ stories that match their topics and cadence, none twice, and nobody an empty dig
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -176,6 +177,41 @@ def test_variants_never_twice_even_when_a_weekly_reader_already_had_stories_dail
             assert s.execute(TWICE).all() == []
             skipped = s.scalars(select(Edition.skipped_not_due).order_by(Edition.id)).all()
             assert skipped == [0, 1, 0]
+
+
+def test_variants_a_weekly_digest_gmail_would_clip_is_refused_unless_forced(
+    ready: Cli, captured: Captured
+) -> None:
+    """Each day's edition is under Gmail's clipping size, the week of them together is not:
+    the weekly reader's own digest is checked, and stops the start like the edition's check."""
+    ready.env["DIGEST_WEEKLY_DAY"] = "2"  # Wednesday, the third slot
+    settings = ready.settings()
+    with database(settings) as factory:
+        ready("subscribers", "add", "week@example.com")
+        with transaction(factory) as s:
+            s.execute(update(Subscriber).values(cadence="weekly"))
+        for day in range(3):
+            bullets = "".join(f"- Day {day} point {i} {'words ' * 60}\n" for i in range(100))
+            path = ready.cwd / f"long{day}.txt"
+            path.write_text(f"Long story {day}\nA long story.\n{bullets}", encoding="utf-8")
+            ready("stories", "import", str(path))
+            run_slot(settings, factory, MONDAY + timedelta(days=day))
+            ready("worker", "--once")
+        assert ready("check", "3").output == "edition 3: ok\n"  # the edition alone is fine
+        assert captured.envelopes == []
+        refused = ready("send", "3", ok=False)
+        assert refused.exit_code == 1
+        assert "edition 3 failed the pre-send check" in refused.output
+        found = re.search(
+            r"the digest of 3 stories from 'Long story 2' is (\d+) KB as sent", refused.output
+        )
+        assert found and int(found.group(1)) >= 102, refused.output
+        assert "edition 3: draft" in ready("status", "3").output
+        forced = ready("send", "3", "--force")
+        assert "sent 1, failed 0" in forced.output
+        (weekly,) = captured.messages()
+        assert "Long story 0" in weekly.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "the digest of 3 stories" in ready("edition", "show", "3").output
 
 
 def test_variants_a_reader_with_nothing_new_gets_no_digest_and_is_counted(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.core.db import transaction, utcnow
 from digest.core.errors import EditionError, RenderError
-from digest.core.models import Delivery, Edition
+from digest.core.models import Delivery, Edition, Story
 from digest.core.settings import Settings
 from digest.core.status import DeliveryState, EditionStatus
 from digest.delivery import claims, lifecycle
@@ -33,8 +33,16 @@ from digest.delivery.sendable import (
     started_messages,
     variant_renderer,
 )
+from digest.delivery.variants import RenderStories
 from digest.editions import assemble, editor
-from digest.mail.check import CheckFailed, blocking, check_edition, warnings
+from digest.mail.check import (
+    CheckFailed,
+    blocking,
+    check_edition,
+    html_size,
+    size_findings,
+    warnings,
+)
 from digest.mail.message import (
     MessageFactory,
     prepare,
@@ -134,6 +142,8 @@ def open_send(
             if problems and not force:
                 raise CheckFailed(edition.id, problems)
             refuse_without_subscribers(s, edition.id)
+            forced: list[str] = []
+            render = _size_checked(variant_renderer(settings, edition), edition.id, force, forced)
             started = lifecycle.start(
                 s,
                 edition,
@@ -142,11 +152,14 @@ def open_send(
                 settings.timezone,
                 rendered=whole.rendered,
                 forced_over=problems,
-                render=variant_renderer(settings, edition),
+                render=render,
                 weekly_day=settings.weekly_day,
                 slot=slot,
                 signing_key=settings.signing_key(),
             )
+            if forced:  # a variant Gmail would clip, sent anyway: recorded like the check's
+                edition.check_forced = True
+                edition.check_problems = [*(edition.check_problems or []), *forced]
             messages = EditionMessages(whole, settings, factory)
             if not started:  # another sender started it first: build from its render
                 s.expire(edition)
@@ -159,6 +172,33 @@ def open_send(
         claims.reap(s, edition.id)
         pending = pending_rows(s, edition.id)
     return edition.id, messages, pending
+
+
+def _size_checked(
+    render: RenderStories, edition_id: int, force: bool, forced: list[str]
+) -> RenderStories:
+    """``render``, with each variant's HTML size checked as the whole edition's is.
+
+    A reader's own digest can be larger than the edition (a weekly reader gets
+    the week's stories): one that Gmail would clip refuses the start (the
+    edition stays a draft) unless ``force``, when it is added to ``forced``;
+    one close to the limit is logged as a warning.
+    """
+
+    def checked(stories: Sequence[Story]) -> Rendered:
+        rendered = render(stories)
+        first = f" from {stories[0].headline!r}" if stories else ""
+        what = f"the digest of {len(stories)} stories{first}"
+        findings = size_findings(html_size(rendered.html), what)
+        for warning in warnings(findings):
+            log.warning("edition %s: warning: %s", edition_id, warning)
+        problems = blocking(findings)
+        if problems and not force:
+            raise CheckFailed(edition_id, problems)
+        forced.extend(problems)
+        return rendered
+
+    return checked
 
 
 @dataclass(frozen=True)
