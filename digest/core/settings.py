@@ -308,6 +308,17 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid From address: {value!r}") from None
         return value
 
+    @field_validator("smtp_url", "bounce_mailbox")
+    @classmethod
+    def _check_splits(cls, value: str) -> str:
+        """A URL the transport and the mailbox reader can take apart (the scheme and the
+        rest are checked where they are used, naming the setting)."""
+        try:
+            urlsplit(value)
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {redact_url(value)!r} ({exc})") from None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
