@@ -135,12 +135,7 @@ def open_send(
             view = assemble.view_of(edition)
             # Render and check before opening the ledger: a failure leaves the edition a draft.
             whole = prepare(settings, view, edition.id)
-            findings = check_edition(settings, view, edition.id, whole)
-            for warning in warnings(findings):
-                log.warning("edition %s: warning: %s", edition.id, warning)
-            problems = blocking(findings)
-            if problems and not force:
-                raise CheckFailed(edition.id, problems)
+            problems = _judged(check_edition(settings, view, edition.id, whole), edition.id, force)
             refuse_without_subscribers(s, edition.id)
             forced: list[str] = []
             render = _size_checked(variant_renderer(settings, edition), edition.id, force, forced)
@@ -157,7 +152,7 @@ def open_send(
                 slot=slot,
                 signing_key=settings.signing_key(),
             )
-            if forced:  # a variant Gmail would clip, sent anyway: recorded like the check's
+            if started and forced:  # a variant Gmail would clip, sent anyway: recorded
                 edition.check_forced = True
                 edition.check_problems = [*(edition.check_problems or []), *forced]
             messages = EditionMessages(whole, settings, factory)
@@ -189,16 +184,21 @@ def _size_checked(
         rendered = render(stories)
         first = f" from {stories[0].headline!r}" if stories else ""
         what = f"the digest of {len(stories)} stories{first}"
-        findings = size_findings(html_size(rendered.html), what)
-        for warning in warnings(findings):
-            log.warning("edition %s: warning: %s", edition_id, warning)
-        problems = blocking(findings)
-        if problems and not force:
-            raise CheckFailed(edition_id, problems)
-        forced.extend(problems)
+        forced.extend(_judged(size_findings(html_size(rendered.html), what), edition_id, force))
         return rendered
 
     return checked
+
+
+def _judged(findings: list[str], edition_id: int, force: bool) -> list[str]:
+    """The check's findings acted on: warnings logged, the problems raised as CheckFailed
+    unless ``force`` (then returned, to be recorded as forced over)."""
+    for warning in warnings(findings):
+        log.warning("edition %s: warning: %s", edition_id, warning)
+    problems = blocking(findings)
+    if problems and not force:
+        raise CheckFailed(edition_id, problems)
+    return problems
 
 
 @dataclass(frozen=True)
