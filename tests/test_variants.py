@@ -19,6 +19,8 @@ from digest.core.db import transaction
 from digest.core.models import Edition, EditionVariant
 from digest.core.settings import Settings
 from digest.delivery import variants
+from digest.editions import assemble
+from digest.editions.slots import slot_key
 from digest.processes.jobs import run_slot
 from subscribers.models import Subscriber
 
@@ -266,3 +268,29 @@ def test_variants_an_edition_nobody_is_due_for_is_finished_and_mails_nothing(
         status = ready("status", "1").output
         assert "edition 1: finished" in status
         assert "no digest for 0 subscribers with nothing new, 1 weekly readers not due" in status
+
+
+def test_variants_a_slot_edition_sent_by_hand_later_reaches_its_day_s_weekly_readers(
+    ready: Cli, captured: Captured
+) -> None:
+    """A scheduled edition the clock could not open (and an operator sends days later) is
+    still its slot's edition: weekly readers due on the slot's day get it, whatever today is."""
+    today = datetime.now(UTC)
+    slot = (today - timedelta(days=3)).replace(hour=7, minute=0, second=0, microsecond=0)
+    ready.env["DIGEST_WEEKLY_DAY"] = str(slot.weekday())
+    settings = ready.settings()
+    assert settings.weekly_day == slot.weekday() != today.weekday()
+    with database(settings) as factory:
+        add_readers(ready, factory)
+        ready("stories", "import", str(write_day(ready.cwd, 0)))
+        with transaction(factory) as s:
+            built = assemble.build(s, slot_key=slot_key(settings.schedule, settings.timezone, slot))
+            assert built is not None
+        dry = ready("send", str(built.id), "--dry-run").output
+        assert "week@example.com" in dry and "not due" not in dry
+        assert "sent 3, failed 0" in ready("send", str(built.id)).output
+    assert {email: len(got) for email, got in received(captured).items()} == {
+        "sci@example.com": 1,
+        "all@example.com": 1,
+        "week@example.com": 1,
+    }

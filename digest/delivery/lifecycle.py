@@ -52,7 +52,7 @@ def start(
     are theirs (``digest.delivery.variants``): subscribers with the same
     stories share a variant, rendered once with ``render``; a subscriber with
     none gets no row and is counted, as are weekly readers when the slot
-    (``slot``, or ``local_slot``, else now) is not on ``weekly_day``. With
+    (``local_slot``, ``slot``, the edition's slot key, else now) is not on ``weekly_day``. With
     ``local_slot`` (a wall-clock time) each row waits until that time in its
     subscriber's zone (``default_zone`` when unset). Returns True when this
     call started the edition. Message-IDs are signed with ``signing_key``.
@@ -70,7 +70,7 @@ def start(
     )
     if not started:
         return False
-    weekday = variants.slot_weekday(default_zone, local_slot, slot)
+    weekday = variants.slot_weekday(default_zone, local_slot, slot, edition.slot_key)
     plan = variants.plan(session, edition.id, edition.created_at, weekday, weekly_day)
     session.execute(
         update(Edition)

@@ -66,7 +66,8 @@ def _draft_plan(
     settings: Settings, session: Session, edition: Edition | None, subscriber_id: int | None = None
 ) -> variants.Plan:
     """What starting ``edition`` (None: the next one) now would give each reader."""
-    weekday = variants.slot_weekday(settings.timezone, None, None)
+    key = edition.slot_key if edition is not None else None
+    weekday = variants.slot_weekday(settings.timezone, None, None, key)
     if edition is None:
         own = assemble.new_stories(session)
         return variants.plan(

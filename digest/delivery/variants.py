@@ -46,6 +46,7 @@ from digest.editions.personal import (
     is_due,
     select_stories,
 )
+from digest.editions.slots import slot_date
 from digest.render.edition import Rendered, render_columns
 from subscribers.models import Subscriber
 from subscribers.status import SubscriberStatus
@@ -74,11 +75,20 @@ class Plan:
     not_due: int = 0
 
 
-def slot_weekday(zone: str, local_slot: datetime | None, slot: datetime | None) -> int:
+def slot_weekday(
+    zone: str, local_slot: datetime | None, slot: datetime | None, slot_key: str | None = None
+) -> int:
     """The slot's day of the week (0 = Monday): a local-time slot's own wall date (the
-    same date in every reader's zone), else the slot's (or now's) date in ``zone``."""
+    same date in every reader's zone), else the slot's date in ``zone``, else the date
+    in the edition's ``slot_key`` (a scheduled edition sent by hand later is still its
+    slot's edition, so weekly readers are due on its day, not on the day of the send),
+    else today's in ``zone``."""
     if local_slot is not None:
         return local_slot.weekday()
+    if slot is None:
+        day = slot_date(slot_key)
+        if day is not None:
+            return day.weekday()
     return (slot or utcnow()).astimezone(ZoneInfo(zone)).weekday()
 
 

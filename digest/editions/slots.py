@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -104,6 +104,17 @@ def slot_key(schedule: str, timezone: str, slot: datetime) -> str:
     """
     local = slot.astimezone(ZoneInfo(timezone))
     return f"{schedule}|{timezone}|{local:%Y-%m-%dT%H:%M}"
+
+
+def slot_date(key: str | None) -> date | None:
+    """The wall-clock date of the slot a ``slot_key`` names (in the key's own zone), or
+    None for an edition built by hand (no key) or a key of another shape."""
+    if not key:
+        return None
+    try:
+        return datetime.strptime(key.rsplit("|", 1)[-1], "%Y-%m-%dT%H:%M").date()
+    except ValueError:
+        return None
 
 
 def local_instant(wall: datetime, zone: str) -> datetime:
