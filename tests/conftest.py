@@ -3,6 +3,7 @@ DIGEST_TEST_DATABASE_URL names a server), a real SMTP server, and a CLI runner."
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import shutil
@@ -83,6 +84,18 @@ def database_url(backend: str, pg_database: str | None, tmp_path: Path) -> str:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return pg_database
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage() -> Iterator[None]:
+    """A database connection a test leaves open is blamed on that test.
+
+    Unreferenced engines sit in reference cycles, so their connections would
+    otherwise be closed, with a ResourceWarning, by whichever later test the
+    collector happens to run in. Collecting at each test's teardown makes the
+    warning (an error here) deterministic and names the test that leaked."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

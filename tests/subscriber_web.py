@@ -12,6 +12,7 @@ from conftest import Captured, Cli
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from digest.core.db import make_engine, session_factory
 from digest.core.settings import Settings
@@ -44,11 +45,15 @@ class Web:
 def web_app(cli: Cli, **extra: Any) -> Iterator[Web]:
     settings = cli.settings(**extra)
     engine = make_engine(settings.effective_database_url)
+    # The test's own reads keep no pool: a test may read after the app has stopped, and a
+    # pooled connection would outlive the engine's disposal.
+    reader = make_engine(settings.effective_database_url, poolclass=NullPool)
     try:
         with TestClient(create_app(settings, session_factory(engine)), LOOPBACK) as client:
-            yield Web(client, session_factory(engine), settings)
+            yield Web(client, session_factory(reader), settings)
     finally:
         engine.dispose()
+        reader.dispose()
 
 
 def confirmation_links(captured: Captured) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import REFERENCE_STORY, Captured, Cli
 from sqlalchemy import func, select
+from sqlalchemy.pool import NullPool
 from web_operator import SCRIPT_STORY, wait_for_status, with_stories
 
 from digest.core.db import make_engine, session_factory
@@ -35,9 +36,12 @@ HEADLINES = [REFERENCE_STORY.read_text().splitlines()[0].strip(), SCRIPT_STORY["
 @contextmanager
 def served(cli: Cli) -> Iterator[tuple[str, Any]]:
     """A real `digest serve` on 127.0.0.1 (a process of its own, the operator's command),
-    and a session factory on its database."""
+    and a session factory on its database.
+
+    The factory's engine keeps no pool: tests read the database after the server has
+    stopped, and a pooled connection would outlive the engine's disposal."""
     settings = cli.settings()
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, poolclass=NullPool)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--port", str(port)],

@@ -109,8 +109,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout.
+
+    ``options`` go to ``create_engine`` (e.g. ``poolclass=NullPool``)."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
@@ -126,7 +128,7 @@ def make_engine(url: str) -> Engine:
                     f"cannot create the folder {folder} of the database: {exc.strerror}"
                     " (the default database lives in DIGEST_VAR_DIR)",
                 ) from None
-        engine = create_engine(url)
+        engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
@@ -134,7 +136,7 @@ def make_engine(url: str) -> Engine:
             "DIGEST_DATABASE_URL", f"unsupported database {parsed.get_backend_name()!r}"
         )
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, **{"pool_pre_ping": True, **options})
     except ImportError as exc:
         raise ConfigError("DIGEST_DATABASE_URL", f"driver missing: {exc}") from None
 
